@@ -1,0 +1,5 @@
+"""Procedural data generators. Every function takes a PRNG ``key`` first."""
+
+from jaxsparse.data.sparse import random_dictionary, sparse_codes, sparse_coding_data
+
+__all__ = ["random_dictionary", "sparse_codes", "sparse_coding_data"]

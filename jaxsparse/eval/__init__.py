@@ -1,0 +1,1 @@
+"""Metrics shared by every experiment: arrays in, floats or small dicts out."""

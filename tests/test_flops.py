@@ -1,0 +1,67 @@
+"""FLOPs formulas: hand counts, and agreement with XLA's cost analysis of the compiled solvers."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from jaxsparse.eval import flops
+import jaxsparse.solvers  # noqa: F401  (registers the solver modules)
+
+
+def test_hand_counts():
+    # N=16, M=8 (Gram form since N <= 2M). x D^T: 2*8*16 = 256.
+    # FISTA iteration: y G - b: 2*16*16 + 16 = 528; step 2*16; soft threshold 3*16;
+    # momentum 5*16 + 4; restart 2*16 -> 528 + 32 + 48 + 84 + 32 = 724.
+    assert flops("fista", n_latents=16, n_features=8, n_iter=10) == 256 + 10 * 724
+    assert flops("fista", n_latents=16, n_features=8, n_iter=10, restart=False) == 256 + 10 * 692
+    assert flops("ista", n_latents=16, n_features=8, n_iter=10, nonneg=True) == 256 + 10 * (528 + 32 + 32)
+    # N=64, M=8 (residual form): 4*8*64 + 8 = 2056 per gradient.
+    assert flops("ista", n_latents=64, n_features=8, n_iter=1) == 2056 + 128 + 192
+    # OMP k=1: D x 256; step: 256 + 32 + (1 + 2) + 2 + 16 + 8 = 317.
+    assert flops("omp", n_latents=16, n_features=8, k=1) == 256 + 317
+    # Matching pursuit: 256 + 32 + 16 + 1 per iteration.
+    assert flops("matching_pursuit", n_latents=16, n_features=8, n_iter=3) == 3 * 305
+    assert flops("matmul", n_latents=16, n_features=8) == 256
+
+
+def _xla_flops_per_sample(fn, *args, batch):
+    cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return cost["flops"] / batch
+
+
+@pytest.mark.parametrize("n_latents,n_features", [(256, 64), (64, 64)])
+def test_agrees_with_xla_cost_analysis(n_latents, n_features):
+    """XLA counts a loop body once, so compare single-iteration programs (batch 4096 amortises set-up)."""
+    batch = 4096
+    d = jnp.ones((n_latents, n_features))
+    x = jnp.ones((batch, n_features))
+    prox = sys.modules["jaxsparse.solvers.proximal"]._proximal_gradient
+    cases = {
+        "fista": (lambda d, x: prox(d, x, 0.1, None, n_iter=1, nonneg=False, accelerate=True, restart=True), {"n_iter": 1}),
+        "ista": (lambda d, x: prox(d, x, 0.1, None, n_iter=1, nonneg=False, accelerate=False, restart=False), {"n_iter": 1}),
+        "omp": (lambda d, x: sys.modules["jaxsparse.solvers.omp"]._omp(d, x, 1), {"k": 1}),
+        "matching_pursuit": (
+            lambda d, x: sys.modules["jaxsparse.solvers.matching_pursuit"]._matching_pursuit(
+                d, x, None, n_iter=1, nonneg=False
+            ),
+            {"n_iter": 1},
+        ),
+    }
+    for name, (fn, hyper) in cases.items():
+        ours = flops(name, n_latents=n_latents, n_features=n_features, **hyper)
+        xla = _xla_flops_per_sample(fn, d, x, batch=batch)
+        assert ours == pytest.approx(xla, rel=0.1), name
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="`method`"):
+        flops("lars", n_latents=4, n_features=2)
+    with pytest.raises(ValueError, match="`n_iter`"):
+        flops("fista", n_latents=4, n_features=2)
+    with pytest.raises(ValueError, match="`k`"):
+        flops("omp", n_latents=4, n_features=2, k=5)
+    with pytest.raises(TypeError, match="`n_latents`"):
+        flops("matmul", n_latents=4.0, n_features=2)

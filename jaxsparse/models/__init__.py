@@ -1,0 +1,5 @@
+"""Models as ``(init, apply)`` pairs over plain-pytree parameters."""
+
+from jaxsparse.models import sae
+
+__all__ = ["sae"]

@@ -1,0 +1,86 @@
+"""Sparse autoencoders as ``(init, apply)`` pairs: pluggable encoders, one shared decoder.
+
+An encoder maps signals ``x: [..., n_features]`` to codes ``z: [..., n_latents]``; the decoder is
+a dictionary ``[n_latents, n_features]`` with unit-norm rows, ``x_hat = z @ W_dec + b_dec``.
+New encoders (TopK, JumpReLU, MLP, LISTA) are new :class:`Encoder` pairs; the decoder, the loss
+and the training code stay the same.
+
+Reference: O'Neill, Gumran & Klindt (ICML 2025): SAE = Linear(M -> N) + ReLU, unit-norm decoder
+atoms, loss ``mean_b ||x - x_hat||^2 / ... + lam * mean |z|`` (see :func:`sae_loss`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+PyTree = Any
+
+
+class Encoder(NamedTuple):
+    """``init(key, n_features, n_latents) -> params``; ``apply(params, x [..., M]) -> z [..., N]``."""
+
+    init: Callable[[jax.Array, int, int], PyTree]
+    apply: Callable[[PyTree, jax.Array], jax.Array]
+
+
+def init_linear(key: jax.Array, n_in: int, n_out: int, *, dtype=jnp.float32) -> dict[str, jax.Array]:
+    """``{"w": [n_in, n_out], "b": [n_out]}`` with LeCun-uniform weights and zero bias."""
+    bound = 1.0 / jnp.sqrt(n_in)
+    return {"w": jax.random.uniform(key, (n_in, n_out), dtype, -bound, bound), "b": jnp.zeros((n_out,), dtype)}
+
+
+def relu_apply(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    """``z = ReLU(x W + b)``: ``x [..., M]`` -> ``z [..., N]``."""
+    return jax.nn.relu(x @ params["w"] + params["b"])
+
+
+relu_encoder = Encoder(init=init_linear, apply=relu_apply)
+"""The standard SAE encoder ``z = ReLU(W x + b)``."""
+
+
+def normalize_rows(w: jax.Array, eps: float = 1e-12) -> jax.Array:
+    """Rows of ``w [N, M]`` scaled to unit Euclidean norm."""
+    return w / jnp.maximum(jnp.linalg.norm(w, axis=-1, keepdims=True), eps)
+
+
+def init_decoder(key: jax.Array, n_latents: int, n_features: int, *, dtype=jnp.float32) -> dict[str, jax.Array]:
+    """``{"w": [N, M]`` Gaussian rows of unit norm, ``"b": [M]`` zeros}``."""
+    return {"w": normalize_rows(jax.random.normal(key, (n_latents, n_features), dtype)), "b": jnp.zeros((n_features,), dtype)}
+
+
+def decode(params: dict[str, jax.Array], z: jax.Array) -> jax.Array:
+    """``x_hat = z W_dec + b_dec``: ``z [..., N]`` -> ``[..., M]``."""
+    return z @ params["w"] + params["b"]
+
+
+def init_sae(key: jax.Array, n_features: int, n_latents: int, *, encoder: Encoder = relu_encoder) -> PyTree:
+    """``{"encoder": encoder.init(...), "decoder": init_decoder(...)}``."""
+    k_enc, k_dec = jax.random.split(key)
+    return {"encoder": encoder.init(k_enc, n_features, n_latents), "decoder": init_decoder(k_dec, n_latents, n_features)}
+
+
+def project_sae(params: PyTree) -> PyTree:
+    """Re-impose unit-norm decoder atoms (apply after each optimiser update)."""
+    dec = dict(params["decoder"], w=normalize_rows(params["decoder"]["w"]))
+    return dict(params, decoder=dec)
+
+
+def sae_loss(
+    params: PyTree, x: jax.Array, *, lam: jax.Array | float, encoder: Encoder = relu_encoder
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Reconstruction + L1 sparsity, the paper-1 objective.
+
+    ``loss = mean_{b,m} (x - x_hat)^2 + lam * mean_{b,n} |z|`` for ``x: [B, M]``, ``z: [B, N]``
+    (both terms are means, so the loss does not scale with the batch size).
+
+    Returns:
+      ``(loss, {"mse": ..., "l1": mean |z|, "l0": mean number of nonzero latents per sample})``.
+    """
+    z = encoder.apply(params["encoder"], x)
+    x_hat = decode(params["decoder"], z)
+    mse = jnp.mean((x - x_hat) ** 2)
+    l1 = jnp.mean(jnp.abs(z))
+    return mse + lam * l1, {"mse": mse, "l1": l1, "l0": jnp.mean(jnp.sum(z != 0, axis=-1).astype(x.dtype))}

@@ -1,0 +1,78 @@
+"""Experiments register themselves here: name -> config class + task builder (+ optional run).
+
+The CLI and :func:`jaxsparse.train.restore` look experiments up by name; a run directory records
+the module that registered its experiment, so a fresh process can import it by that name. No
+module below ``experiments/`` imports an experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable, NamedTuple
+
+from jaxsparse.train.config import TrainConfig
+from jaxsparse.train.sweep import Task
+
+
+class Experiment(NamedTuple):
+    """A registered experiment.
+
+    Attributes:
+      name: the CLI name, e.g. ``"sae-synthetic"``.
+      config_cls: a frozen dataclass with a ``train: TrainConfig`` field; its defaults run on a
+        laptop CPU.
+      build: ``build(config) -> Task``.
+      run: ``run(config, out_dir, *, overwrite=False, resume=False, progress=True) -> results``;
+        ``None`` means :func:`jaxsparse.train.fit` followed by the default report.
+      module: the module that registered it (recorded in ``config.json``).
+      doc: a one-line summary.
+    """
+
+    name: str
+    config_cls: type
+    build: Callable[[Any], Task]
+    run: Callable[..., Any] | None
+    module: str
+    doc: str
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def register(
+    name: str,
+    config_cls: type,
+    build: Callable[[Any], Task],
+    *,
+    run: Callable[..., Any] | None = None,
+    module: str | None = None,
+    doc: str | None = None,
+) -> Experiment:
+    """Register an experiment under ``name`` (re-registering the same module replaces it)."""
+    if not dataclasses.is_dataclass(config_cls) or not config_cls.__dataclass_params__.frozen:
+        raise TypeError(f"`config_cls` for {name!r} must be a frozen dataclass, got {config_cls!r}")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if "train" not in fields or not isinstance(config_cls().train, TrainConfig):
+        raise TypeError(f"`config_cls` for {name!r} must have a `train: TrainConfig` field")
+    module = module or getattr(build, "__module__", None) or "__main__"
+    if name in _REGISTRY and _REGISTRY[name].module != module:
+        raise ValueError(f"experiment name {name!r} is already registered by {_REGISTRY[name].module}")
+    doc = doc or ((config_cls.__doc__ or "").strip().splitlines() or [""])[0]
+    exp = Experiment(name, config_cls, build, run, module, doc)
+    _REGISTRY[name] = exp
+    return exp
+
+
+def get(name: str, *, module: str | None = None) -> Experiment:
+    """The experiment called ``name``, importing ``module`` first if given and not yet loaded."""
+    if name not in _REGISTRY and module:
+        importlib.import_module(module)
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    """Registered experiment names, sorted."""
+    return sorted(_REGISTRY)

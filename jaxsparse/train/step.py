@@ -1,0 +1,114 @@
+"""Train state, the jitted step, and chunks of steps under ``lax.scan``.
+
+Contracts (one run, one seed; ``vmap`` adds the seed and hyperparameter axes, see ``sweep.py``):
+
+- ``loss_fn(params, batch, key) -> (loss, aux)`` where ``loss`` is a scalar and ``aux`` a dict of
+  scalar metrics; with a hyperparameter sweep it is called ``loss_fn(params, batch, key, hparams)``.
+- ``data_fn(source, step) -> batch``: the batch of step ``step`` (int32 scalar) from a per-run
+  ``source`` pytree (a key, a fixed dataset, or both). Batches are a pure function of the step,
+  never of iterator state, so a resumed run sees exactly the same data (big_vision's rule).
+- ``project(params) -> params`` re-imposes constraints after each update (unit-norm decoder rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+
+
+class TrainState(NamedTuple):
+    """Everything a run needs to continue: a pytree, so it stacks, vmaps, shards and checkpoints.
+
+    Attributes:
+      step: int32 ``[]`` number of completed updates.
+      params: model parameters (any pytree).
+      opt_state: the optax optimiser state for ``params``.
+      key: uint32 ``[2]`` raw key data (``jax.random.key_data``) of the run's training key; the key
+        of step ``t`` is ``fold_in(key, t)``, so the state never has to split or store new keys.
+    """
+
+    step: jax.Array
+    params: PyTree
+    opt_state: PyTree
+    key: jax.Array
+
+
+def init_state(key: jax.Array, params: PyTree, optimizer: optax.GradientTransformation) -> TrainState:
+    """A fresh :class:`TrainState` at step 0 with ``optimizer.init(params)``."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), key)
+
+
+def step_key(state: TrainState) -> jax.Array:
+    """The typed PRNG key of the step about to run: ``fold_in(state.key, state.step)``."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+
+
+def make_step(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    *,
+    project: Callable[[PyTree], PyTree] | None = None,
+) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """Build ``step(state, batch, hparams=None) -> (state, metrics)``, jitted.
+
+    One update: ``(loss, aux), g = value_and_grad(loss_fn)(params, batch, key[, hparams])``;
+    ``params <- project(params + optimizer.update(g))``. ``metrics = {"loss": loss, **aux}``.
+
+    Example::
+
+      step = make_step(loss_fn, optax.adam(1e-3), project=normalize_decoder)
+      state, metrics = step(init_state(key, params, optax.adam(1e-3)), batch)
+    """
+
+    def step(state: TrainState, batch: PyTree, hparams: PyTree = None):
+        args = (batch, step_key(state)) if hparams is None else (batch, step_key(state), hparams)
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, *args)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        if project is not None:
+            params = project(params)
+        return TrainState(state.step + 1, params, opt_state, state.key), {"loss": loss, **aux}
+
+    return jax.jit(step)
+
+
+def scan_steps(
+    step: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
+    data_fn: Callable[[PyTree, jax.Array], PyTree],
+    n_steps: int,
+) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """``chunk(state, source, hparams=None) -> (state, metrics)`` running ``n_steps`` steps in one ``lax.scan``.
+
+    Batches are generated on device: ``batch_t = data_fn(source, state.step)``.
+    Returns metrics stacked as ``{name: [n_steps]}``.
+    """
+
+    def chunk(state: TrainState, source: PyTree, hparams: PyTree = None):
+        def body(s, _):
+            return step(s, data_fn(source, s.step), hparams)
+
+        return jax.lax.scan(body, state, length=n_steps)
+
+    return chunk
+
+
+def scan_batches(
+    step: Callable[..., tuple[TrainState, dict[str, jax.Array]]],
+) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """``chunk(state, batches, hparams=None) -> (state, metrics)`` for batches fed from the host.
+
+    ``batches`` is a pytree whose leaves have a leading ``[n_steps]`` axis; one step per slice.
+    """
+
+    def chunk(state: TrainState, batches: PyTree, hparams: PyTree = None):
+        return jax.lax.scan(lambda s, b: step(s, b, hparams), state, batches)
+
+    return chunk

@@ -1,0 +1,182 @@
+"""Sweeps as one program: states stacked on a leading seed axis (and an optional hyperparameter
+axis), the chunk of steps ``vmap``-ped over them, and the seed axis sharded over all devices.
+
+A :class:`Task` bundles what one run needs. Keys: seed ``s`` gives ``k = key(s)``; the data source
+is built from ``fold_in(k, 0)``, the parameters from ``fold_in(k, 1)`` and the training key (step
+randomness) is ``fold_in(k, 2)``. So seed ``s`` in a sweep and a single run with seed ``s`` use
+the same keys, and every run of a hyperparameter grid with the same seed shares data and init.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxsparse.train.step import TrainState, init_state, make_step, scan_steps
+
+PyTree = Any
+SEED_AXIS = "seed"
+
+
+class Task(NamedTuple):
+    """What an experiment hands the engine for one run (see ``step.py`` for the contracts).
+
+    Attributes:
+      init: ``init(key) -> params``.
+      loss_fn: ``loss_fn(params, batch, key[, hparams]) -> (loss, aux)``.
+      optimizer: any optax ``GradientTransformation``.
+      data_fn: ``data_fn(source, step) -> batch``, on device.
+      make_source: ``make_source(key) -> source``: the run's data source (default: the key itself).
+      project: optional ``project(params) -> params`` after each update.
+      evaluate: optional ``evaluate(params, source) -> {name: float}`` final scores of one run, on
+        host arrays (may use non-jittable metrics such as Hungarian matching).
+      hparams: optional pytree whose leaves have a leading ``[n_hparams]`` axis (a grid, e.g. of
+        the sparsity weight); then every seed trains once per grid point.
+    """
+
+    init: Callable[[jax.Array], PyTree]
+    loss_fn: Callable[..., Any]
+    optimizer: optax.GradientTransformation
+    data_fn: Callable[[PyTree, jax.Array], PyTree]
+    make_source: Callable[[jax.Array], PyTree] = lambda key: key
+    project: Callable[[PyTree], PyTree] | None = None
+    evaluate: Callable[[PyTree, PyTree], dict[str, float]] | None = None
+    hparams: PyTree = None
+
+
+def n_hparams(task: Task) -> int | None:
+    """Length of the hyperparameter grid, or ``None`` without one."""
+    leaves = jax.tree.leaves(task.hparams)
+    return None if not leaves else int(np.shape(leaves[0])[0])
+
+
+def init_source(task: Task, seed: jax.Array) -> PyTree:
+    """The data source of the run with integer ``seed``: ``make_source(fold_in(key(seed), 0))``."""
+    return task.make_source(jax.random.fold_in(jax.random.key(seed), 0))
+
+
+def init_run(task: Task, seed: jax.Array) -> tuple[TrainState, PyTree]:
+    """State and data source of one run with integer ``seed`` (traceable, so it vmaps)."""
+    k = jax.random.key(seed)
+    params = task.init(jax.random.fold_in(k, 1))
+    return init_state(jax.random.fold_in(k, 2), params, task.optimizer), init_source(task, seed)
+
+
+def _broadcast_hparams(tree: PyTree, h: int | None) -> PyTree:
+    """``[...]`` -> ``[h, ...]`` copies (the same init for every grid point)."""
+    if h is None:
+        return tree
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (h,) + x.shape), tree)
+
+
+def init_sweep(task: Task, seeds: jax.Array) -> tuple[TrainState, PyTree]:
+    """Stacked states ``[S(, H), ...]`` and sources ``[S, ...]`` for ``seeds: int32 [S]``."""
+    h = n_hparams(task)
+
+    def one(seed):
+        state, source = init_run(task, seed)
+        return _broadcast_hparams(state, h), source
+
+    return jax.vmap(one)(seeds)
+
+
+def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """``chunk(states, sources, hparams) -> (states, metrics)``: ``n_steps`` steps of every run.
+
+    ``states: [S(, H), ...]``, ``sources: [S, ...]``, ``hparams: [H, ...] | None``; metrics come
+    back as ``{name: [S(, H), n_steps]}``. One ``lax.scan`` per run, ``vmap``-ped over the axes.
+    """
+    step = make_step(task.loss_fn, task.optimizer, project=task.project)
+    chunk = scan_steps(step, task.data_fn, n_steps)
+    if n_hparams(task) is None:
+        return jax.vmap(lambda st, src, hp: chunk(st, src), in_axes=(0, 0, None))
+    per_seed = jax.vmap(chunk, in_axes=(0, None, 0))
+    return jax.vmap(per_seed, in_axes=(0, 0, None))
+
+
+def seed_mesh(n_seeds: int, devices: list | None = None) -> Mesh:
+    """A 1-D mesh named ``"seed"`` over the largest number of devices dividing ``n_seeds``.
+
+    With 8 devices and 8 seeds each device trains one seed; with 1 device this is a trivial mesh.
+    Across hosts (``jax.distributed``) ``jax.devices()`` lists every process's devices.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    n = math.gcd(n_seeds, len(devices))
+    return Mesh(np.array(devices[:n]), (SEED_AXIS,))
+
+
+def seed_sharding(mesh: Mesh) -> NamedSharding:
+    """Shard the leading (seed) axis over the mesh."""
+    return NamedSharding(mesh, PartitionSpec(SEED_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole array."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def global_array(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host array that every process holds in full (works multi-host)."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+class Sweep(NamedTuple):
+    """Compiled pieces of one sharded sweep: ``init()``, ``sources()`` and ``chunk(n)(states, sources)``."""
+
+    mesh: Mesh
+    init: Callable[[], tuple[TrainState, PyTree]]
+    sources: Callable[[], PyTree]
+    chunk: Callable[[int], Callable[[TrainState, PyTree], tuple[TrainState, dict[str, jax.Array]]]]
+    abstract_state: Callable[[], TrainState]
+
+
+def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) -> Sweep:
+    """Jit the sweep with the seed axis sharded over ``seed_mesh(len(seeds))``.
+
+    Example::
+
+      sw = build_sweep(task, [0, 1, 2, 3])
+      states, sources = sw.init()
+      states, metrics = sw.chunk(100)(states, sources)   # metrics: {name: [4, 100]}
+    """
+    mesh = seed_mesh(len(seeds), devices)
+    shard, rep = seed_sharding(mesh), replicated(mesh)
+    seeds_arr = np.asarray(seeds, np.int32)
+    hparams = None if task.hparams is None else jax.tree.map(lambda x: global_array(x, rep), task.hparams)
+    init_jit = jax.jit(partial(init_sweep, task), in_shardings=shard, out_shardings=shard)
+    chunks: dict[int, Callable] = {}
+
+    def init():
+        return init_jit(global_array(seeds_arr, shard))
+
+    def sources():
+        fn = jax.jit(jax.vmap(partial(init_source, task)), in_shardings=shard, out_shardings=shard)
+        return fn(global_array(seeds_arr, shard))
+
+    def chunk(n_steps: int):
+        if n_steps not in chunks:
+            fn = jax.jit(sweep_chunk(task, n_steps), in_shardings=(shard, shard, rep), out_shardings=shard)
+            chunks[n_steps] = lambda states, sources: fn(states, sources, hparams)
+        return chunks[n_steps]
+
+    def abstract_state():
+        states, _ = jax.eval_shape(partial(init_sweep, task), jax.ShapeDtypeStruct(seeds_arr.shape, jnp.int32))
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=shard), states)
+
+    return Sweep(mesh, init, sources, chunk, abstract_state)
+
+
+def to_host(tree: PyTree) -> PyTree:
+    """NumPy copies of (possibly sharded, possibly multi-host) arrays, identical on every process."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)

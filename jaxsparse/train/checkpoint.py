@@ -9,7 +9,10 @@ previous step. Nothing is deleted on failure.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -95,6 +98,28 @@ def _restore_step(mgr: ocp.CheckpointManager, step: int, abstract: PyTree) -> Py
     return out.state
 
 
+@contextlib.contextmanager
+def _quiet_closed_event_loop():
+    """Silence ``RuntimeError('Event loop is closed')`` from orbax's leftover coroutines.
+
+    When tensorstore fails on a damaged file, orbax's ``asyncio.run`` returns with other reads
+    still pending; their finalisers later raise this error as "unraisable" noise. Collect them
+    here, inside the hook, so only that one message is dropped.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
+
+
 def restore_latest(mgr: ocp.CheckpointManager, abstract: PyTree, *, step: int | None = None) -> tuple[int, PyTree]:
     """Restore ``step`` (default: the latest), falling back to earlier steps with a warning.
 
@@ -114,10 +139,13 @@ def restore_latest(mgr: ocp.CheckpointManager, abstract: PyTree, *, step: int | 
         raise CheckpointError(f"no checkpoints in {mgr.directory}")
     errors = []
     for s in steps:
-        try:
-            state = _restore_step(mgr, s, abstract)
-        except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types on damaged files)
-            errors.append(f"step {s}: {type(e).__name__}: {str(e)[:300]}")
+        state = None
+        with _quiet_closed_event_loop():
+            try:
+                state = _restore_step(mgr, s, abstract)
+            except Exception as e:  # noqa: BLE001  (orbax/tensorstore raise many types on damaged files)
+                errors.append(f"step {s}: {type(e).__name__}: {str(e)[:300]}")
+        if state is None:
             continue
         if errors:
             warnings.warn(

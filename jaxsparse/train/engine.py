@@ -264,3 +264,23 @@ def evaluate(run_dir: str | os.PathLike, steps: list[int] | None = None) -> dict
 def replace_train(config: Any, **changes: Any) -> Any:
     """``config`` with fields of its ``train`` section replaced."""
     return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))
+
+
+def run_experiment(
+    experiment: registry.Experiment | str,
+    config: Any,
+    run_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The experiment's own ``run`` if it registered one, else :func:`fit` and the default report."""
+    exp = registry.get(experiment) if isinstance(experiment, str) else experiment
+    if exp.run is not None:
+        return exp.run(config, run_dir, overwrite=overwrite, resume=resume, progress=progress)
+    from jaxsparse.train.report import write_report
+
+    results = fit(exp, config, run_dir, overwrite=overwrite, resume=resume, progress=progress)
+    write_report(run_dir)
+    return results

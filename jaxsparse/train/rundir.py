@@ -133,7 +133,7 @@ def truncate_metrics(path: str | os.PathLike, step: int) -> None:
     backup.unlink()
 
 
-def summarize(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("seed", "hparam")) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("seed", "hparam", "step")) -> dict[str, Any]:
     """Per-run scores -> ``{"per_seed": runs, "mean": {...}, "std": {...}, "min": ..., "max": ...}``.
 
     ``std`` is the sample standard deviation (ddof=1; 0 for a single run). Non-numeric entries and

@@ -1,0 +1,167 @@
+"""The ``jaxsparse`` command: list, run, resume, eval and report experiments.
+
+::
+
+    jaxsparse list                                        # experiments and their defaults
+    jaxsparse run sae-synthetic --seeds 8 --out runs/sae-synthetic/demo --set optim.lr=3e-3
+    jaxsparse resume runs/sae-synthetic/demo              # continue a killed run bit-identically
+    jaxsparse eval runs/sae-synthetic/demo                # re-score every kept checkpoint
+    jaxsparse report runs/sae-synthetic/demo              # tables + figures from results.json
+
+Multi-host: add ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
+``--distributed`` to auto-detect SLURM/TPU/MPI clusters) and start the same command on every host.
+
+The CLI has no per-experiment code: experiments are found in the registry (importing the
+``experiments`` package registers them). Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from typing import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxsparse", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="experiments and their default configs")
+
+    dist = argparse.ArgumentParser(add_help=False)
+    g = dist.add_argument_group("multi-host (jax.distributed)")
+    g.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() (auto-detect cluster)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="coordinator address (process 0's host)")
+    g.add_argument("--num-processes", type=int, metavar="N")
+    g.add_argument("--process-id", type=int, metavar="I")
+
+    run = sub.add_parser("run", parents=[dist], help="train an experiment (all seeds as one vmapped program)")
+    run.add_argument("name", help="experiment name (see `jaxsparse list`)")
+    run.add_argument("--seeds", type=int, help="number of seeds (sets train.seeds)")
+    run.add_argument("--out", help="run directory (default runs/<name>/<timestamp>)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override a config field, e.g. --set model.lam=0.03 (repeatable)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    resume = sub.add_parser("resume", parents=[dist], help="continue a run from its latest good checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="expected config changes; resuming refuses any difference from the saved config")
+    resume.add_argument("--no-progress", action="store_true")
+
+    ev = sub.add_parser("eval", parents=[dist], help="re-score checkpoints with jaxsparse.eval; writes eval.json")
+    ev.add_argument("run_dir")
+    ev.add_argument("--step", type=int, action="append", help="only this checkpoint step (repeatable)")
+
+    rep = sub.add_parser("report", help="tables + figures from results.json; writes report.md and figures/")
+    rep.add_argument("run_dir")
+    return p
+
+
+def _init_distributed(args: argparse.Namespace) -> None:
+    if not (args.distributed or args.coordinator):
+        return
+    import jax
+
+    if args.coordinator:
+        if args.num_processes is None or args.process_id is None:
+            raise ValueError("--coordinator needs --num-processes and --process-id")
+        jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+    else:
+        jax.distributed.initialize()
+
+
+def _quiet_orbax() -> None:
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import experiments  # noqa: F401  (registers every experiment)
+    from jaxsparse import train
+
+    for name in train.names():
+        exp = train.get(name)
+        print(f"{name}: {exp.doc}")
+        for key, value in train.config.flatten(exp.config_cls()).items():
+            print(f"    {key} = {json.dumps(value)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import experiments  # noqa: F401
+    from jaxsparse import train
+
+    exp = train.get(args.name)
+    overrides = list(args.overrides)
+    if args.seeds is not None:
+        overrides.append(f"train.seeds={args.seeds}")
+    config = train.override(exp.config_cls(), overrides)
+    out = args.out or f"runs/{exp.name}/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    results = train.engine.run_experiment(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    _print_summary(out, results)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    import experiments  # noqa: F401
+    from jaxsparse import train
+
+    exp, saved = train.load_config(args.run_dir)
+    config = train.override(saved, args.overrides) if args.overrides else None
+    results = train.engine.run_experiment(exp, config, args.run_dir, resume=True, progress=not args.no_progress)
+    _print_summary(args.run_dir, results)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import experiments  # noqa: F401
+    from jaxsparse import train
+    from jaxsparse.train.report import results_table
+
+    out = train.evaluate(args.run_dir, args.step)
+    for step, results in out.items():
+        print(f"checkpoint {step}:\n{results_table(results)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from jaxsparse.train.report import write_report
+
+    print(write_report(args.run_dir))
+    return 0
+
+
+def _print_summary(run_dir: str, results: dict) -> None:
+    means = ", ".join(f"{k}={v:.4g}" for k, v in results["mean"].items())
+    print(f"{run_dir}: {results['n_runs']} runs; mean {means}")
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "resume": cmd_resume, "eval": cmd_eval, "report": cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jaxsparse`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from jaxsparse.train import CheckpointError, ConfigError, RunDirError, TrainingDiverged
+
+    try:
+        if "distributed" in args:
+            _init_distributed(args)
+        _quiet_orbax()
+        return COMMANDS[args.command](args)
+    except (ConfigError, RunDirError, TrainingDiverged, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"jaxsparse {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The ``jaxsparse`` command: list/run/resume/eval/report, errors, and SIGKILL + resume bit-identity."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxsparse.cli import main
+from jaxsparse.train import read_metrics
+
+TINY = [
+    "--set", "data.n_latents=8", "--set", "data.n_features=4", "--set", "data.k=2", "--set", "data.n_train=64",
+    "--set", "data.n_test=64", "--set", "model.n_latents=8",
+]  # fmt: skip
+
+# One thread for XLA: the same compiled program then gives the same bits in every process.
+DETERMINISTIC_ENV = {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jaxsparse.cli", *args]
+
+
+def test_list_shows_experiments_and_defaults(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "sae-synthetic:" in out and "model.lam = 0.01" in out and "train.seeds = 1" in out
+
+
+def test_run_report_eval_in_process(tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    args = ["run", "sae-synthetic", "--seeds", "2", "--out", str(run_dir), "--no-progress", *TINY,
+            "--set", "train.steps=10", "--set", "train.checkpoint_every=5", "--set", "train.log_every=5"]
+    assert main(args) == 0
+    assert "2 runs; mean" in capsys.readouterr().out
+    assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["seeds"] == 2
+    assert (run_dir / "figures" / "loss.png").stat().st_size > 1000
+    assert main(["report", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "| mcc |" in out and "| dictionary_mcc |" in out and (run_dir / "report.md").is_file()
+    assert main(["eval", str(run_dir)]) == 0
+    scores = json.loads((run_dir / "eval.json").read_text())
+    assert sorted(scores) == ["10", "5"]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert scores["10"]["mean"]["mcc"] == pytest.approx(results["mean"]["mcc"], rel=1e-6)
+    # run into the same directory again: refused, exit status 1, nothing changed
+    before = (run_dir / "metrics.jsonl").read_bytes()
+    assert main(args) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (run_dir / "metrics.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [("model.lamda=0.1", "unknown config field `model.lamda`"), ("train.steps=ten", "`train.steps` expects int"),
+     ("optim.lr=fast", "`optim.lr` expects float")],
+)
+def test_bad_set_names_the_field(tmp_path, capsys, setting, message):
+    assert main(["run", "sae-synthetic", "--out", str(tmp_path / "x"), "--set", setting]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_experiment_and_missing_run_dir(tmp_path, capsys):
+    assert main(["run", "no-such-experiment"]) == 1
+    assert "unknown experiment 'no-such-experiment'" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "missing")]) == 1
+    assert "config.json does not exist" in capsys.readouterr().err
+
+
+def _final_state(run_dir: Path):
+    from jaxsparse.train import restore
+
+    return restore(run_dir)[1]
+
+
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
+    settings = [*TINY, "--seeds", "2", "--set", "train.steps=3000", "--set", "train.checkpoint_every=100",
+                "--set", "train.log_every=50", "--no-progress"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    ref = subprocess.run(_cli("run", "sae-synthetic", "--out", str(full), *settings), env=DETERMINISTIC_ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+
+    proc = subprocess.Popen(_cli("run", "sae-synthetic", "--out", str(killed), *settings), env=DETERMINISTIC_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = killed / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    kept = sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
+    assert kept and max(kept) < 3000 and not (killed / "results.json").exists()
+
+    res = subprocess.run(_cli("resume", str(killed), "--no-progress"), env=DETERMINISTIC_ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    a, b = _final_state(full), _final_state(killed)
+    import jax
+
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise
+    assert read_metrics(full / "metrics.jsonl") == read_metrics(killed / "metrics.jsonl")
+    assert json.loads((full / "results.json").read_text()) == json.loads((killed / "results.json").read_text())

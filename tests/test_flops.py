@@ -19,8 +19,10 @@ def test_hand_counts():
     assert flops("ista", n_latents=16, n_features=8, n_iter=10, nonneg=True) == 256 + 10 * (528 + 32 + 32)
     # N=64, M=8 (residual form): 4*8*64 + 8 = 2056 per gradient.
     assert flops("ista", n_latents=64, n_features=8, n_iter=1) == 2056 + 128 + 192
-    # OMP k=1: D x 256; step: 256 + 32 + (1 + 2) + 2 + 16 + 8 = 317.
-    assert flops("omp", n_latents=16, n_features=8, k=1) == 256 + 317
+    # OMP k=1: D x 256; step: 256 + 32 + (5 + 2) + 2 + 16 + 8 = 321.
+    assert flops("omp", n_latents=16, n_features=8, k=1) == 256 + 321
+    # k=2: each of 2 steps: 256 + 32 + 7*4 + 4 + 32 + 8 = 360.
+    assert flops("omp", n_latents=16, n_features=8, k=2) == 256 + 2 * 360
     # Matching pursuit: 256 + 32 + 16 + 1 per iteration.
     assert flops("matching_pursuit", n_latents=16, n_features=8, n_iter=3) == 3 * 305
     assert flops("matmul", n_latents=16, n_features=8) == 256

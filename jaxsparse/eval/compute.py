@@ -8,9 +8,9 @@ One multiply-add counts as 2 FLOPs; elementwise ops, comparisons and square root
   (``2N^2 + N`` per iteration, ``2MN`` once for ``x D^T``) when ``N <= 2M``, else the residual
   form (``4MN + M``). Gradient step ``2N``, soft threshold ``3N`` (``2N`` when ``nonneg``);
   FISTA momentum ``5N`` (plus ``2N`` for adaptive restart) and ``4`` scalar FLOPs.
-- ``omp``: step ``t = 1..k``: correlations ``2MN``, ``|.|`` and argmax ``2N``, Cholesky row
-  update ``t^2 + 2t`` (triangular solve and norm), coefficients ``2 t^2`` (two triangular
-  solves), residual ``2Mt + M``; plus ``2MN`` for ``D x``.
+- ``omp``: ``2MN`` for ``D x``, then ``k`` steps over ``k`` padded slots: correlations ``2MN``,
+  ``|.|`` and argmax ``2N``, inverse-Gram update ``5k^2 + 2k``, coefficients ``2k^2``,
+  residual ``2Mk + M``.
 - ``matching_pursuit``: per iteration correlations ``2MN``, argmax ``2N``, update ``2M + 1``
   (a warm start adds ``2MN + M`` once for its residual).
 
@@ -77,6 +77,5 @@ def flops(
         if k is None:
             raise ValueError("`k` is required for method 'omp'")
         k = positive_int("k", k, maximum=n)
-        steps = sum(2 * m * n + 2 * n + (t * t + 2 * t) + 2 * t * t + 2 * m * t + m for t in range(1, k + 1))
-        return 2 * m * n + steps
+        return 2 * m * n + k * (2 * m * n + 2 * n + 7 * k * k + 2 * k + 2 * m * k + m)
     raise ValueError(f"`method` must be one of 'matmul', 'ista', 'fista', 'omp', 'matching_pursuit'; got {method!r}")

@@ -15,6 +15,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxsparse.solvers.reductions import argmax_last
 from jaxsparse._checks import check_dictionary_and_signal, check_init, positive_int
 
 
@@ -27,7 +28,7 @@ def _matching_pursuit(dictionary, x, init, *, n_iter, nonneg):
     def step(carry, _):
         z, residual = carry
         corr = residual @ dictionary.T
-        j = jnp.argmax(corr if nonneg else jnp.abs(corr), axis=-1)
+        j = argmax_last(corr if nonneg else jnp.abs(corr))
         c = jnp.take_along_axis(corr, j[..., None], axis=-1)
         if nonneg:
             c = jnp.maximum(c, 0)

@@ -1,4 +1,4 @@
-"""Orthogonal matching pursuit, batched over signals, with an incremental Cholesky factorisation.
+"""Orthogonal matching pursuit, batched over signals, with rank-one inverse-Gram updates.
 
 For one signal ``x: [M]`` and dictionary ``D: [N, M]`` (rows are atoms), OMP (Pati et al. 1993)
 runs ``k`` greedy steps; with residual ``r = x - z D`` and support ``S``::
@@ -7,12 +7,10 @@ runs ``k`` greedy steps; with residual ``r = x - z D`` and support ``S``::
     S   = S + {j}
     z_S = argmin ||x - z_S D_S||^2 = (D_S D_S^T)^{-1} D_S x   (least squares on the support)
 
-``D_S D_S^T = L L^T`` is updated one row per step: ``w = L^{-1} G_{S j}``,
-``L_new = [[L, 0], [w^T, sqrt(G_jj - ||w||^2)]]`` (as scikit-learn's ``orthogonal_mp``).
-Arrays are padded to ``k``: unfilled rows of ``L`` are identity rows, so the static-shape
-triangular solves ignore them. A step stops adding atoms (coefficient stays 0) when the residual
-is numerically zero or the new atom is numerically in the span of the support, where
-scikit-learn stops early.
+``(D_S D_S^T)^{-1}`` is updated by one rank-one step per atom (:mod:`jaxsparse.solvers.gram_inverse`),
+in arrays padded to ``k`` slots. A step adds no atom (its coefficient stays 0) when the residual is
+numerically zero or the new atom is numerically in the span of the support, where scikit-learn's
+``orthogonal_mp`` stops early.
 """
 
 from __future__ import annotations
@@ -21,9 +19,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
+from jaxsparse.solvers.reductions import argmax_last
 from jaxsparse._checks import check_dictionary_and_signal, positive_int
+from jaxsparse.solvers.gram_inverse import inverse_add
 
 
 def _omp_one(dictionary: jax.Array, gram: jax.Array, x: jax.Array, k: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -35,25 +34,21 @@ def _omp_one(dictionary: jax.Array, gram: jax.Array, x: jax.Array, k: int) -> tu
     x_norm = jnp.linalg.norm(x)
 
     def step(carry, i):
-        residual, chol, idx, valid, _ = carry
+        residual, h, idx, valid, _ = carry
         corr = jnp.abs(dictionary @ residual)
         taken = jnp.zeros(n_latents, bool).at[idx].max(valid)
-        j = jnp.argmax(jnp.where(taken, -1.0, corr))
+        j = argmax_last(jnp.where(taken, -1.0, corr))
         v = jnp.where(valid, gram[j, idx], 0.0)
-        w = solve_triangular(chol, v, lower=True)
-        diag2 = gram[j, j] - jnp.sum(w**2)
-        ok = (corr[j] > 100 * eps * x_norm) & (diag2 > 100 * eps * gram[j, j])
-        e_i = jnp.arange(k) == i
-        new_row = jnp.where(ok, w + e_i * jnp.sqrt(jnp.maximum(diag2, eps)), e_i.astype(dtype))
-        chol = chol.at[i].set(new_row)
+        h_new, schur = inverse_add(h, v, gram[j, j], i)
+        ok = (corr[j] > 100 * eps * x_norm) & (schur > 100 * eps * gram[j, j])
+        h = jnp.where(ok, h_new, h)
         idx = idx.at[i].set(j.astype(idx.dtype))
         valid = valid.at[i].set(ok)
-        b = jnp.where(valid, alpha[idx], 0.0)
-        coef = solve_triangular(chol, solve_triangular(chol, b, lower=True), lower=True, trans="T")
+        coef = h @ jnp.where(valid, alpha[idx], 0.0)
         residual = x - coef @ dictionary[idx]
-        return (residual, chol, idx, valid, coef), None
+        return (residual, h, idx, valid, coef), None
 
-    init = (x, jnp.eye(k, dtype=dtype), jnp.zeros(k, jnp.int32), jnp.zeros(k, bool), jnp.zeros(k, dtype))
+    init = (x, jnp.zeros((k, k), dtype), jnp.zeros(k, jnp.int32), jnp.zeros(k, bool), jnp.zeros(k, dtype))
     (_, _, idx, valid, coef), _ = jax.lax.scan(step, init, jnp.arange(k))
     return jnp.where(valid, coef, 0.0), idx, valid
 

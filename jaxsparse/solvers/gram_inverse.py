@@ -1,0 +1,44 @@
+"""Rank-one updates of the inverse Gram matrix of an active set, stored in fixed-size slots.
+
+Active-set solvers (OMP, homotopy) keep ``H = (G_AA)^{-1}``, the inverse Gram matrix of the active
+atoms ``A``, embedded in a ``[S, S]`` array whose rows and columns of free slots are zero. Adding atom
+``j`` in free slot ``p`` (Schur complement), with ``v = G_{A j}`` (zero on free slots)::
+
+    w = H v,   s = G_jj - v.w,   H_new = H + (w - e_p)(w - e_p)^T / s
+
+Removing the atom in slot ``p`` (the inverse of a principal submatrix)::
+
+    h = H e_p,   H_new = H - h h^T / h_p
+
+Both are ``O(S^2)`` elementwise work, which vectorises under ``vmap`` far better than batched
+triangular solves of many small matrices.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def inverse_add(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Add an atom to the active set in free ``slot``.
+
+    Args:
+      h: ``[S, S]`` inverse Gram matrix of the active atoms (zero rows/cols on free slots).
+      v: ``[S]`` Gram entries between the new atom and the active atoms (zero on free slots).
+      g_jj: squared norm of the new atom.
+      slot: index of a free slot.
+    Returns:
+      ``(h_new, s)`` where ``s = g_jj - v^T h v > 0`` is the Schur complement (the squared distance of the
+      new atom to the span of the active ones); callers skip the update when it is numerically zero.
+    """
+    w = h @ v
+    s = g_jj - v @ w
+    u = w - jax.nn.one_hot(slot, h.shape[0], dtype=h.dtype)
+    return h + jnp.outer(u, u) / s, s
+
+
+def inverse_remove(h: jax.Array, slot: jax.Array) -> jax.Array:
+    """Remove the atom in ``slot`` from the active set; its row and column become zero."""
+    col = h[:, slot]
+    return h - jnp.outer(col, col) / col[slot]

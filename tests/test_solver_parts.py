@@ -1,0 +1,70 @@
+"""Building blocks of the active-set solvers: inverse-Gram updates and index reductions."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsparse.solvers.gram_inverse import inverse_add, inverse_remove
+from jaxsparse.solvers.reductions import argmax_last, argmin_last
+
+
+def _embedded_inverse(gram, atoms, slots, n_slots):
+    h = np.zeros((n_slots, n_slots))
+    sub = np.linalg.inv(gram[np.ix_(atoms, atoms)])
+    h[np.ix_(slots, slots)] = sub
+    return h
+
+
+def test_inverse_add_and_remove_match_numpy():
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(12, 8))
+    gram = d @ d.T
+    n_slots = 6
+    with jax.enable_x64(True):
+        h = jnp.zeros((n_slots, n_slots))
+        slot_atoms = {}
+        for slot, atom in [(0, 3), (1, 7), (2, 1), (3, 10)]:
+            v = np.zeros(n_slots)
+            for s, a in slot_atoms.items():
+                v[s] = gram[a, atom]
+            h, schur = inverse_add(h, jnp.asarray(v), gram[atom, atom], slot)
+            slot_atoms[slot] = atom
+            slots = sorted(slot_atoms)
+            np.testing.assert_allclose(h, _embedded_inverse(gram, [slot_atoms[s] for s in slots], slots, n_slots),
+                                       rtol=1e-9, atol=1e-12)
+            assert float(schur) > 0
+        h = inverse_remove(h, 1)
+        del slot_atoms[1]
+        slots = sorted(slot_atoms)
+        np.testing.assert_allclose(h, _embedded_inverse(gram, [slot_atoms[s] for s in slots], slots, n_slots),
+                                   rtol=1e-9, atol=1e-12)
+        # re-use the freed slot
+        v = np.zeros(n_slots)
+        for s, a in slot_atoms.items():
+            v[s] = gram[a, 5]
+        h, _ = inverse_add(h, jnp.asarray(v), gram[5, 5], 1)
+        slot_atoms[1] = 5
+        slots = sorted(slot_atoms)
+        np.testing.assert_allclose(h, _embedded_inverse(gram, [slot_atoms[s] for s in slots], slots, n_slots),
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_schur_complement_zero_for_dependent_atom():
+    d = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    gram = d @ d.T
+    h = jnp.zeros((3, 3))
+    h, _ = inverse_add(h, jnp.zeros(3), gram[0, 0], 0)
+    h, _ = inverse_add(h, jnp.array([gram[0, 1], 0.0, 0.0]), gram[1, 1], 1)
+    _, schur = inverse_add(h, jnp.array([gram[0, 2], gram[1, 2], 0.0]), gram[2, 2], 2)
+    assert abs(float(schur)) < 1e-6
+
+
+def test_index_reductions_match_numpy():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(50, 37)).astype(np.float32)
+    v[3, [4, 9]] = 10.0  # ties go to the first index
+    v[5, [2, 30]] = -10.0
+    np.testing.assert_array_equal(argmax_last(jnp.asarray(v)), np.argmax(v, -1))
+    np.testing.assert_array_equal(argmin_last(jnp.asarray(v)), np.argmin(v, -1))
+    assert argmin_last(jnp.array([True, False, False])) == 1
+    assert argmax_last(jnp.array([1.0, jnp.inf, 2.0])) == 1

@@ -13,3 +13,16 @@ from jaxsparse import data, eval, solvers  # noqa: E402  (after the config pin)
 
 __all__ = ["data", "eval", "solvers"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import ``jaxsparse.train`` on first use: it pulls in optax and orbax, which plain
+    ``import jaxsparse`` (data, solvers, metrics) does not need."""
+    if name == "train":
+        import importlib
+
+        return importlib.import_module("jaxsparse.train")
+    raise AttributeError(f"module 'jaxsparse' has no attribute {name!r}")
+
+
+__all__ += ["train"]

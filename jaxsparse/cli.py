@@ -140,8 +140,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _print_summary(run_dir: str, results: dict) -> None:
+    import jax
+
     means = ", ".join(f"{k}={v:.4g}" for k, v in results["mean"].items())
-    print(f"{run_dir}: {results['n_runs']} runs; mean {means}")
+    where = f"{jax.device_count()} devices, {jax.process_count()} processes"
+    print(f"{run_dir}: {results['n_runs']} runs on {where}; mean {means}")
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "resume": cmd_resume, "eval": cmd_eval, "report": cmd_report}

@@ -42,7 +42,7 @@ def test_run_report_eval_in_process(tmp_path, capsys):
     args = ["run", "sae-synthetic", "--seeds", "2", "--out", str(run_dir), "--no-progress", *TINY,
             "--set", "train.steps=10", "--set", "train.checkpoint_every=5", "--set", "train.log_every=5"]
     assert main(args) == 0
-    assert "2 runs; mean" in capsys.readouterr().out
+    assert "2 runs on 1 devices, 1 processes; mean" in capsys.readouterr().out
     assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["seeds"] == 2
     assert (run_dir / "figures" / "loss.png").stat().st_size > 1000
     assert main(["report", str(run_dir)]) == 0

@@ -1,0 +1,159 @@
+"""Sweep benchmark: 8 seeds as one vmapped program vs 8 sequential runs; one step vs PyTorch.
+
+Problem (issue 4): an SAE with 256 latents on 64-dim synthetic sparse codes (K=8), full batch of
+1024, Adam, 2000 steps. Everything is compiled before timing; each timing is the best of
+``--repeats`` runs. All numbers in one output come from the same process on the same machine.
+
+    python benchmarks/sweep.py                 # CPU; torch comes from `pip install -e ".[bench]"`
+    python benchmarks/sweep.py --steps 500     # quicker
+
+Targets: vmapped sweep >= 4x faster than 8 sequential runs; one JAX step >= 1.5x faster than the
+same PyTorch step on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
+from jaxsparse.train import TrainConfig, build_sweep, make_step
+
+N_LATENTS, N_FEATURES, K, BATCH, LAM, LR = 256, 64, 8, 1024, 0.01, 1e-3
+PAPER1 = (16, 8, 3)  # the paper-1 default problem, for contrast: (n_latents, n_features, k)
+
+
+def config(steps: int, seeds: int, size: tuple[int, int, int] = (N_LATENTS, N_FEATURES, K)) -> SAEConfig:
+    n_latents, n_features, k = size
+    return SAEConfig(
+        data=DataConfig(n_latents=n_latents, n_features=n_features, k=k, n_train=BATCH, n_test=BATCH),
+        model=ModelConfig(n_latents=n_latents, lam=LAM),
+        optim=OptimConfig(lr=LR),
+        train=TrainConfig(steps=steps, seeds=seeds, checkpoint_every=steps),
+    )
+
+
+def best_of(fn, repeats: int) -> float:
+    """Best wall time of ``fn()`` (which must block until its result is ready)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURES, K)) -> tuple[float, float]:
+    """Seconds for ``seeds`` runs of ``steps`` steps: one vmapped program vs one run after another."""
+    task = build(config(steps, seeds, size))
+    device = jax.devices()[:1]
+    vmapped = build_sweep(task, list(range(seeds)), devices=device)
+    states, sources = vmapped.init()
+    chunk = vmapped.chunk(steps)
+    jax.block_until_ready(chunk(states, sources))  # compile
+    t_vmap = best_of(lambda: jax.block_until_ready(chunk(states, sources)), repeats)
+
+    singles = [build_sweep(task, [s], devices=device) for s in range(seeds)]
+    inits = [sw.init() for sw in singles]
+    one_chunk = singles[0].chunk(steps)  # the same compiled program serves every seed
+    jax.block_until_ready(one_chunk(*inits[0]))
+
+    def sequential():
+        for st, src in inits:
+            jax.block_until_ready(one_chunk(st, src))
+
+    return t_vmap, best_of(sequential, repeats)
+
+
+def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:
+    """Seconds per step of one run: the jitted step called from Python, and inside ``lax.scan``."""
+    task = build(config(n_steps, 1))
+    sw = build_sweep(task, [0], devices=jax.devices()[:1])
+    states, sources = sw.init()
+    state = jax.tree.map(lambda x: x[0], states)
+    x = sources["x"][0]
+    step = make_step(task.loss_fn, task.optimizer, project=task.project)
+    jax.block_until_ready(step(state, x))
+
+    def loop():
+        s = state
+        for _ in range(n_steps):
+            s, _ = step(s, x)
+        jax.block_until_ready(s)
+
+    chunk = sw.chunk(n_steps)
+    jax.block_until_ready(chunk(states, sources))
+    t_loop = best_of(loop, repeats) / n_steps
+    t_scan = best_of(lambda: jax.block_until_ready(chunk(states, sources)), repeats) / n_steps
+    return t_loop, t_scan
+
+
+def bench_torch_step(n_steps: int, repeats: int, x_np: np.ndarray) -> tuple[float, int] | None:
+    """Seconds per step of the same SAE, loss, Adam and decoder projection in PyTorch (CPU)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.array(x_np))
+    enc = torch.nn.Linear(N_FEATURES, N_LATENTS)
+    w_dec = torch.nn.Parameter(torch.nn.functional.normalize(torch.randn(N_LATENTS, N_FEATURES), dim=-1))
+    b_dec = torch.nn.Parameter(torch.zeros(N_FEATURES))
+    opt = torch.optim.Adam([*enc.parameters(), w_dec, b_dec], lr=LR)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        z = torch.relu(enc(x))
+        x_hat = z @ w_dec + b_dec
+        loss = torch.mean((x - x_hat) ** 2) + LAM * torch.mean(torch.abs(z))
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            w_dec.div_(w_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+        return loss
+
+    for _ in range(10):
+        step()
+
+    def loop():
+        for _ in range(n_steps):
+            step()
+
+    return best_of(loop, repeats) / n_steps, torch.get_num_threads()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--seeds", type=int, default=8)
+    p.add_argument("--step-timing-steps", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())} ({jax.default_backend()}), jax {jax.__version__}")
+    print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
+
+    t_vmap, t_seq = bench_sweep(args.steps, args.seeds, args.repeats)
+    print(f"sweep  vmapped {args.seeds} seeds: {t_vmap:8.3f} s   sequential: {t_seq:8.3f} s   "
+          f"ratio {t_seq / t_vmap:5.2f}x  (target >= 4x)")
+    t_vmap, t_seq = bench_sweep(args.steps, args.seeds, args.repeats, PAPER1)
+    print(f"sweep  paper-1 size {PAPER1[1]}->{PAPER1[0]}: vmapped {t_vmap:8.3f} s   sequential: {t_seq:8.3f} s   "
+          f"ratio {t_seq / t_vmap:5.2f}x")
+
+    t_loop, t_scan = bench_jax_step(args.step_timing_steps, args.repeats)
+    x = build(config(1, 1)).make_source(jax.random.fold_in(jax.random.key(0), 0))["x"]
+    torch_result = bench_torch_step(args.step_timing_steps, args.repeats, np.asarray(x))
+    print(f"step   jax jitted step: {t_loop * 1e3:7.3f} ms   jax in lax.scan: {t_scan * 1e3:7.3f} ms")
+    if torch_result is None:
+        print("step   torch not installed (pip install -e '.[bench]'): no PyTorch comparison")
+    else:
+        t_torch, threads = torch_result
+        print(f"step   torch ({threads} threads): {t_torch * 1e3:7.3f} ms   ratio torch/jax-step "
+              f"{t_torch / t_loop:5.2f}x, torch/jax-scan {t_torch / t_scan:5.2f}x  (target >= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

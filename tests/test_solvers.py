@@ -9,12 +9,15 @@ import pytest
 from sklearn.linear_model import Lasso, orthogonal_mp
 
 from jaxsparse.data import random_dictionary, sparse_coding_data
-from jaxsparse.solvers import fista, ista, lasso_objective, matching_pursuit, omp, soft_threshold, top_k
+from jaxsparse.solvers import (
+    fista, homotopy, ista, lasso_objective, matching_pursuit, omp, soft_threshold, top_k,
+)
 
 SOLVERS = {
     "ista": functools.partial(ista, lam=0.01, n_iter=3000, nonneg=True),
     "fista": functools.partial(fista, lam=0.01, n_iter=300, nonneg=True),
     "fista_norestart": functools.partial(fista, lam=0.01, n_iter=600, nonneg=True, restart=False),
+    "homotopy": functools.partial(homotopy, lam=0.01, nonneg=True),
     "omp": functools.partial(omp, k=3),
     "matching_pursuit": functools.partial(matching_pursuit, n_iter=60, nonneg=True),
 }
@@ -57,9 +60,11 @@ def test_no_recompile_jit_vmap_dtype(name):
 def _cache_size(name):
     import sys
 
-    module = {"omp": "omp", "matching_pursuit": "matching_pursuit"}.get(name, "proximal")
+    module = {"omp": "omp", "matching_pursuit": "matching_pursuit", "homotopy": "homotopy"}.get(name, "proximal")
     module = sys.modules[f"jaxsparse.solvers.{module}"]
-    fn = {"omp": "_omp", "matching_pursuit": "_matching_pursuit"}.get(name, "_proximal_gradient")
+    fn = {"omp": "_omp", "matching_pursuit": "_matching_pursuit", "homotopy": "_homotopy"}.get(
+        name, "_proximal_gradient"
+    )
     return getattr(module, fn)._cache_size()
 
 
@@ -92,8 +97,16 @@ def _sklearn_lasso_objective(d, x, lam, nonneg):
 
 
 @pytest.mark.parametrize("nonneg", [False, True])
-@pytest.mark.parametrize("solver,n_iter", [(fista, 1500), (ista, 20000)])
-def test_lasso_matches_sklearn(solver, n_iter, nonneg):
+@pytest.mark.parametrize(
+    "solver",
+    [
+        functools.partial(fista, n_iter=1500),
+        functools.partial(ista, n_iter=20000),
+        functools.partial(homotopy, fallback_iters=1),  # exact path: no fallback needed here
+    ],
+    ids=["fista", "ista", "homotopy"],
+)
+def test_lasso_matches_sklearn(solver, nonneg):
     """20 random problems (each its own dictionary, via vmap): objective within 1e-5 relative."""
     rng = np.random.default_rng(0)
     n_problems, n_latents, n_features, lam = 20, 24, 10, 0.1
@@ -101,7 +114,7 @@ def test_lasso_matches_sklearn(solver, n_iter, nonneg):
         d = rng.normal(size=(n_problems, n_latents, n_features))
         d /= np.linalg.norm(d, axis=-1, keepdims=True)
         x = rng.normal(size=(n_problems, n_features))
-        z = jax.vmap(lambda di, xi: solver(di, xi, lam=lam, n_iter=n_iter, nonneg=nonneg))(d, x)
+        z = jax.vmap(lambda di, xi: solver(di, xi, lam=lam, nonneg=nonneg))(d, x)
         ours = np.asarray(jax.vmap(lambda di, xi, zi: lasso_objective(di, xi, zi, lam))(d, x, z))
     ref = np.array([_sklearn_lasso_objective(d[i], x[i], lam, nonneg) for i in range(n_problems)])
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
@@ -119,6 +132,41 @@ def test_lasso_float32_matches_sklearn():
     ours = 0.5 * np.sum((x - z @ d) ** 2, 1) + lam * np.abs(z).sum(1)
     ref = np.array([_sklearn_lasso_objective(d, x[i], lam, True) for i in range(20)])
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_homotopy_exact_in_float32(nonneg):
+    """Benchmark-like problem (noisy 8-sparse codes, N=128, M=32): exact to float32 rounding."""
+    x, _, d = sparse_coding_data(jax.random.key(0), 256, 128, 32, 6, noise=0.01)
+    lam = 0.05
+    z = np.asarray(homotopy(d, x, lam=lam, nonneg=nonneg, max_active=24), np.float64)
+    x64, d64 = np.asarray(x, np.float64), np.asarray(d, np.float64)
+    ours = 0.5 * np.sum((x64 - z @ d64) ** 2, 1) + lam * np.abs(z).sum(1)
+    ref = np.array([_sklearn_lasso_objective(d64, x64[i], lam, nonneg) for i in range(256)])
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+def test_homotopy_gradient_is_implicit_derivative():
+    """The final Newton step differentiates like the Lasso solution: compare with long-run FISTA."""
+    with jax.enable_x64(True):
+        x, _, d = sparse_coding_data(jax.random.key(4), 6, 20, 10, 3, dtype=jnp.float64, noise=0.05)
+        target = jax.random.normal(jax.random.key(5), (6, 20), jnp.float64)
+        loss = lambda solve: lambda d, x, lam: jnp.sum((solve(d, x, lam=lam) - target) ** 2)  # noqa: E731
+        ours = jax.grad(loss(homotopy), argnums=(0, 1, 2))(d, x, 0.05)
+        ref = jax.grad(loss(functools.partial(fista, n_iter=3000)), argnums=(0, 1, 2))(d, x, 0.05)
+        for g, r in zip(ours, ref):
+            np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-8)
+
+
+def test_homotopy_falls_back_when_out_of_slots():
+    """max_active smaller than the solution's support: those samples are finished by FISTA."""
+    x, _, d = sparse_coding_data(jax.random.key(1), 64, 64, 16, 8, noise=0.01)
+    lam = 0.01
+    z_small = homotopy(d, x, lam=lam, max_active=4, fallback_iters=3000)
+    z_full = homotopy(d, x, lam=lam)
+    assert int(jnp.max(jnp.sum(z_full != 0, -1))) > 4
+    obj = lambda z: np.asarray(lasso_objective(d, x, z, lam))  # noqa: E731
+    np.testing.assert_allclose(obj(z_small), obj(z_full), rtol=1e-5)
 
 
 @pytest.mark.parametrize("k", [2, 6])
@@ -243,6 +291,9 @@ BAD_CASES = [
     (lambda d, x: omp(d, x, k=9), ValueError, "`k`"),
     (lambda d, x: omp(d, x[:, :3], k=3), ValueError, "`x`"),
     (lambda d, x: matching_pursuit(d, x, n_iter=-1), ValueError, "`n_iter`"),
+    (lambda d, x: homotopy(d, x, lam=0.1, max_active=0), ValueError, "`max_active`"),
+    (lambda d, x: homotopy(d, x, lam=-1.0), ValueError, "`lam`"),
+    (lambda d, x: homotopy(d.astype(jnp.int32), x, lam=0.1), TypeError, "`dictionary`"),
     (lambda d, x: lasso_objective(d, x, jnp.zeros((64, 15)), 0.1), ValueError, "`init`|`z`"),
 ]
 

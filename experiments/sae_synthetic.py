@@ -7,9 +7,10 @@ with unit-norm rows of ``D_hat``, on ``mean (x - x_hat)^2 + lam * mean |z|`` wit
 (or minibatches drawn from ``fold_in(key, step)``). Score on the test set: latent MCC, dictionary
 MCC, FVU, L0, dead fraction.
 
-Command: ``jaxsparse run sae-synthetic --seeds 5 --out runs/sae-synthetic/demo`` (about a minute on
-a laptop CPU with the defaults; the paper trains 40k steps, use ``--set train.steps=40000``).
-Expected (40k steps): latent MCC ~0.57, dictionary MCC ~0.75 (paper-1 repository numbers).
+Command: ``jaxsparse run sae-synthetic --seeds 5 --out runs/sae-synthetic/demo`` (seconds on a laptop
+CPU with the 2000-step default; the paper trains 40k steps: ``--set train.steps=40000``, a few
+minutes on 2 CPU cores). Measured here with 5 seeds and 40k steps: latent MCC 0.559 ± 0.077,
+dictionary MCC 0.687 ± 0.033, FVU 9e-5 (the paper-1 repository reports 0.566 and 0.745 for the SAE).
 A grid of sparsity weights runs as a second vmapped axis: ``--set model.lam_grid=0.003,0.01,0.03``.
 """
 

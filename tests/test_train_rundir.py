@@ -107,6 +107,10 @@ def test_run_refuses_existing_directory_without_overwrite(finished, tmp_path):
     with pytest.raises(RunDirError, match="already exists.*--overwrite"):
         fit("sae-synthetic", TINY, run_dir, progress=False)
     assert _snapshot(run_dir) == before  # nothing touched
+    (run_dir / "stale.txt").write_text("from the old run")
+    fit("sae-synthetic", TINY, run_dir, overwrite=True, progress=False)  # explicit: replaces the run
+    assert not (run_dir / "stale.txt").exists() and (run_dir / "results.json").is_file()
+    assert len(read_metrics(run_dir / "metrics.jsonl")) == len(read_metrics(finished[0] / "metrics.jsonl"))
 
 
 def test_resume_with_changed_config_lists_the_differing_fields(finished, tmp_path):
@@ -186,7 +190,7 @@ def test_nan_loss_stops_with_step_and_seed_and_keeps_last_good_checkpoint(tmp_pa
     assert any(flags) and not all(flags), flags
     first_bad_seed = flags.index(True)
     run_dir = tmp_path / "nan"
-    with pytest.raises(TrainingDiverged, match=rf"non-finite loss \(nan\) at step 12 for seed {first_bad_seed};.*step 10"):
+    with pytest.raises(TrainingDiverged, match=rf"non-finite loss \(nan\) at step 12 for seed {first_bad_seed}; .*checkpoint \(step 10\)"):
         fit("test-nan", NanConfig(), run_dir, progress=False)
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == [5, 10]
@@ -209,3 +213,23 @@ def test_restores_a_run_written_by_an_earlier_version():
     assert state.step.tolist() == [10, 10] and state.params["decoder"]["w"].shape == (2, 8, 4)
     np.testing.assert_allclose(jnp.linalg.norm(state.params["decoder"]["w"], axis=-1), 1.0, rtol=1e-5)
     assert _snapshot(fixture) == before  # restoring writes nothing
+
+
+def test_hyperparameter_grid_run_logs_and_summarises_each_grid_point(tmp_path):
+    grid = (0.0, 0.3)
+    config = dataclasses.replace(
+        TINY, model=dataclasses.replace(TINY.model, lam_grid=grid),
+        train=dataclasses.replace(TINY.train, steps=10, seeds=2, log_every=10, checkpoint_every=10),
+    )
+    results = fit("sae-synthetic", config, tmp_path / "grid", progress=False)
+    rows = read_metrics(tmp_path / "grid" / "metrics.jsonl")
+    assert [(r["seed"], r["hparam"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(r["seed"], r["hparam"]) for r in results["per_seed"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert results["hparams"] == pytest.approx(list(grid)) and len(results["by_hparam"]) == 2
+    for j in range(2):
+        l0s = [r["l0"] for r in results["per_seed"] if r["hparam"] == j]
+        assert results["by_hparam"][j]["mean"]["l0"] == pytest.approx(np.mean(l0s))
+    # the L1 penalty makes codes sparser
+    assert results["by_hparam"][1]["mean"]["l0"] < results["by_hparam"][0]["mean"]["l0"]
+    _, state = restore(tmp_path / "grid")
+    assert state.params["decoder"]["w"].shape == (2, 2, 8, 4)

@@ -10,6 +10,7 @@ the resumed run executes the same compiled programs on the same inputs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from pathlib import Path
@@ -84,6 +85,14 @@ def _header(exp: registry.Experiment, config: Any) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=8)
+def compiled(exp: registry.Experiment, config: Any) -> tuple[Task, Sweep]:
+    """The task and sharded sweep of ``config``, cached: restoring or re-running the same frozen
+    config in one process reuses the compiled programs instead of compiling them again."""
+    task = exp.build(config)
+    return task, build_sweep(task, config.train.seed_values)
+
+
 def load_config(run_dir: str | os.PathLike) -> tuple[registry.Experiment, Any]:
     """The experiment and the resolved config saved in ``run_dir/config.json``."""
     saved = rundir.read_json(Path(run_dir) / rundir.CONFIG)
@@ -127,12 +136,13 @@ def fit(
             )
         config = saved
     else:
-        rundir.prepare(run_dir, overwrite=overwrite)
-        _barrier("jaxsparse-prepare")
+        rundir.check_new(run_dir, overwrite=overwrite)
+        _barrier("jaxsparse-checked")
+        rundir.create(run_dir)
+        _barrier("jaxsparse-created")
         rundir.write_json(run_dir / rundir.CONFIG, _header(exp, config))
     train: cfg.TrainConfig = config.train
-    task = exp.build(config)
-    sweep = build_sweep(task, train.seed_values)
+    task, sweep = compiled(exp, config)
     states, sources = sweep.init()
     mgr = ckpt.manager(run_dir / rundir.CHECKPOINTS, train)
     try:
@@ -174,10 +184,11 @@ def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train:
                 log.write(_log_rows(metrics, ids, step, bad, train))
                 r = int(np.argmax(~np.isfinite(metrics["loss"][:, bad])))
                 where = ", ".join(f"{k} {v}" for k, v in ids[r].items())
+                kept = (f"the last good checkpoint (step {last_saved}) is kept in {run_dir / rundir.CHECKPOINTS}"
+                        if last_saved is not None else "no checkpoint had been written yet")
                 raise TrainingDiverged(
                     f"non-finite loss ({metrics['loss'][r, bad]}) at step {step + bad + 1} for {where}; "
-                    f"training stopped. The last good checkpoint "
-                    f"(step {last_saved}) is kept in {run_dir / rundir.CHECKPOINTS}"
+                    f"training stopped; {kept}"
                 )
             log.write(_log_rows(metrics, ids, step, n, train))
             states, step = new_states, step + n
@@ -229,8 +240,7 @@ def restore_run(
 ) -> tuple[Any, TrainState, Task, PyTree]:
     """Like :func:`restore`, also returning the task and the runs' data sources (or ``None``)."""
     exp, config = load_config(run_dir)
-    task = exp.build(config)
-    sweep = build_sweep(task, config.train.seed_values)
+    task, sweep = compiled(exp, config)
     sources = sweep.sources() if with_sources else None
     mgr = ckpt.manager(Path(run_dir) / rundir.CHECKPOINTS, config.train, read_only=True)
     try:

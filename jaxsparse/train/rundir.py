@@ -61,20 +61,31 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
-def prepare(run_dir: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Create ``run_dir`` for a new run; refuse a non-empty existing one unless ``overwrite``."""
+def check_new(run_dir: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Refuse an existing non-empty ``run_dir`` unless ``overwrite`` (every process checks)."""
     run_dir = Path(run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory {str(run_dir)!r} already exists and is not empty; pass --overwrite "
-                f"(overwrite=True) to replace it, or `jaxsparse resume {run_dir}` to continue it"
-            )
-        if is_writer():
-            shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
-    if is_writer():
-        (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not overwrite:
+        raise RunDirError(
+            f"run directory {str(run_dir)!r} already exists and is not empty; pass --overwrite "
+            f"(overwrite=True) to replace it, or `jaxsparse resume {run_dir}` to continue it"
+        )
     return run_dir
+
+
+def create(run_dir: str | os.PathLike) -> None:
+    """Make an empty ``run_dir`` with ``figures/``, replacing what is there (process 0 only).
+
+    Call after :func:`check_new`, and after a barrier when several processes run, so that no
+    process sees the directory half made.
+    """
+    if not is_writer():
+        return
+    run_dir = Path(run_dir)
+    if run_dir.is_dir():
+        shutil.rmtree(run_dir)
+    elif run_dir.exists():
+        run_dir.unlink()
+    (run_dir / FIGURES).mkdir(parents=True)
 
 
 class MetricsLog:

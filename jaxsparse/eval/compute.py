@@ -8,9 +8,9 @@ One multiply-add counts as 2 FLOPs; elementwise ops, comparisons and square root
   (``2N^2 + N`` per iteration, ``2MN`` once for ``x D^T``) when ``N <= 2M``, else the residual
   form (``4MN + M``). Gradient step ``2N``, soft threshold ``3N`` (``2N`` when ``nonneg``);
   FISTA momentum ``5N`` (plus ``2N`` for adaptive restart) and ``4`` scalar FLOPs.
-- ``omp``: ``2MN`` for ``D x``, then ``k`` steps over ``k`` padded slots: correlations ``2MN``,
-  ``|.|`` and argmax ``2N``, inverse-Gram update ``5k^2 + 2k``, coefficients ``2k^2``,
-  residual ``2Mk + M``.
+- ``omp``: ``2MN`` for ``D x``, then ``k`` steps over ``k`` padded slots: ``|.|`` and argmax
+  ``2N``, inverse-Gram update ``5k^2 + 2k``, coefficients ``2k^2``; and between steps (``k - 1``
+  times) the new correlations, ``2N^2 + N`` (Gram form, ``N <= 2M``) or ``4MN + M``.
 - ``matching_pursuit``: per iteration correlations ``2MN``, argmax ``2N``, update ``2M + 1``
   (a warm start adds ``2MN + M`` once for its residual).
 
@@ -77,5 +77,6 @@ def flops(
         if k is None:
             raise ValueError("`k` is required for method 'omp'")
         k = positive_int("k", k, maximum=n)
-        return 2 * m * n + k * (2 * m * n + 2 * n + 7 * k * k + 2 * k + 2 * m * k + m)
+        correlations = 2 * n * n + n if n <= 2 * m else 4 * m * n + m
+        return 2 * m * n + k * (2 * n + 7 * k * k + 2 * k) + (k - 1) * correlations
     raise ValueError(f"`method` must be one of 'matmul', 'ista', 'fista', 'omp', 'matching_pursuit'; got {method!r}")

@@ -25,41 +25,57 @@ from jaxsparse._checks import check_dictionary_and_signal, positive_int
 from jaxsparse.solvers.gram_inverse import inverse_add
 
 
-def _omp_one(dictionary: jax.Array, gram: jax.Array, x: jax.Array, k: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """OMP for one signal ``x: [M]``; returns ``(coefficients [k], indices [k], valid [k])``."""
-    n_latents = dictionary.shape[0]
+def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
+    """OMP for signals ``x: [B, M]``; returns codes ``[B, N]``.
+
+    Written at the batch level (not ``vmap`` of one signal) so that correlations are one dense
+    matmul per step: ``D r = D x - G z`` in the Gram form when ``N <= 2M``, else ``(x - z D) D^T``;
+    the last step skips them.
+    """
+    n_latents, n_features = dictionary.shape
     dtype = x.dtype
     eps = jnp.finfo(dtype).eps
-    alpha = dictionary @ x  # <x, D_j>, [N]
-    x_norm = jnp.linalg.norm(x)
+    gram = dictionary @ dictionary.T
+    alpha = x @ dictionary.T  # <x, D_j>, [B, N]
+    x_norm = jnp.linalg.norm(x, axis=-1)
+    scatter = jax.vmap(lambda idx, val: jnp.zeros(n_latents, dtype).at[idx].add(val))
+    add = jax.vmap(inverse_add, in_axes=(0, 0, 0, None))
 
-    def step(carry, i):
-        residual, h, idx, valid, _ = carry
-        corr = jnp.abs(dictionary @ residual)
-        taken = jnp.zeros(n_latents, bool).at[idx].max(valid)
+    def step(carry, i, last=False):
+        corr, h, idx, valid, _ = carry
+        corr = jnp.abs(corr)
+        taken = jax.vmap(lambda ix, v: jnp.zeros(n_latents, bool).at[ix].max(v))(idx, valid)
         j = argmax_last(jnp.where(taken, -1.0, corr))
-        v = jnp.where(valid, gram[j, idx], 0.0)
-        h_new, schur = inverse_add(h, v, gram[j, j], i)
-        ok = (corr[j] > 100 * eps * x_norm) & (schur > 100 * eps * gram[j, j])
-        h = jnp.where(ok, h_new, h)
-        idx = idx.at[i].set(j.astype(idx.dtype))
-        valid = valid.at[i].set(ok)
-        coef = h @ jnp.where(valid, alpha[idx], 0.0)
-        residual = x - coef @ dictionary[idx]
-        return (residual, h, idx, valid, coef), None
+        corr_j = jnp.take_along_axis(corr, j[:, None], axis=-1)[:, 0]
+        v = jnp.where(valid, jax.vmap(lambda jj, ix: gram[jj, ix])(j, idx), 0.0)
+        h_new, schur = add(h, v, gram[j, j], i)
+        ok = (corr_j > 100 * eps * x_norm) & (schur > 100 * eps * gram[j, j])
+        h = jnp.where(ok[:, None, None], h_new, h)
+        idx = idx.at[:, i].set(j)
+        valid = valid.at[:, i].set(ok)
+        coef = jnp.einsum("bst,bt->bs", h, jnp.where(valid, jnp.take_along_axis(alpha, idx, axis=-1), 0.0))
+        if not last:
+            z = scatter(idx, coef)
+            corr = alpha - z @ gram if n_latents <= 2 * n_features else (x - z @ dictionary) @ dictionary.T
+        return (corr, h, idx, valid, coef), None
 
-    init = (x, jnp.zeros((k, k), dtype), jnp.zeros(k, jnp.int32), jnp.zeros(k, bool), jnp.zeros(k, dtype))
-    (_, _, idx, valid, coef), _ = jax.lax.scan(step, init, jnp.arange(k))
-    return jnp.where(valid, coef, 0.0), idx, valid
+    batch = x.shape[0]
+    init = (
+        alpha,
+        jnp.zeros((batch, k, k), dtype),
+        jnp.zeros((batch, k), jnp.int32),
+        jnp.zeros((batch, k), bool),
+        jnp.zeros((batch, k), dtype),
+    )
+    carry, _ = jax.lax.scan(step, init, jnp.arange(k - 1))
+    (_, _, idx, valid, coef), _ = step(carry, k - 1, last=True)
+    return scatter(idx, jnp.where(valid, coef, 0.0))
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
 def _omp(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
     batch_shape, n_latents = x.shape[:-1], dictionary.shape[0]
-    flat = x.reshape(-1, x.shape[-1])
-    gram = dictionary @ dictionary.T
-    coef, idx, _ = jax.vmap(_omp_one, in_axes=(None, None, 0, None))(dictionary, gram, flat, k)
-    z = jax.vmap(lambda c, i: jnp.zeros(n_latents, x.dtype).at[i].add(c))(coef, idx)
+    z = _omp_batch(dictionary, x.reshape(-1, x.shape[-1]), k)
     return z.reshape(batch_shape + (n_latents,))
 
 

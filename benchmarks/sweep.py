@@ -2,7 +2,9 @@
 
 Problem (issue 4): an SAE with 256 latents on 64-dim synthetic sparse codes (K=8), full batch of
 1024, Adam, 2000 steps. Everything is compiled before timing; each timing is the best of
-``--repeats`` runs. All numbers in one output come from the same process on the same machine.
+``--repeats`` (sweeps) or ``--step-repeats`` (steps) runs. All numbers in one output come from the
+same process on the same machine. The step comparison times the jitted JAX step called from
+Python (as the PyTorch step is), and the same step inside the engine's ``lax.scan`` chunk.
 
     python benchmarks/sweep.py                 # CPU; torch comes from `pip install -e ".[bench]"`
     python benchmarks/sweep.py --steps 500     # quicker
@@ -131,7 +133,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--step-timing-steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=1, help="timings of each sweep (best is kept)")
+    p.add_argument("--step-repeats", type=int, default=5, help="timings of each step loop (best is kept)")
     args = p.parse_args()
     print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())} ({jax.default_backend()}), jax {jax.__version__}")
     print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
@@ -143,9 +146,9 @@ def main() -> None:
     print(f"sweep  paper-1 size {PAPER1[1]}->{PAPER1[0]}: vmapped {t_vmap:8.3f} s   sequential: {t_seq:8.3f} s   "
           f"ratio {t_seq / t_vmap:5.2f}x")
 
-    t_loop, t_scan = bench_jax_step(args.step_timing_steps, args.repeats)
+    t_loop, t_scan = bench_jax_step(args.step_timing_steps, args.step_repeats)
     x = build(config(1, 1)).make_source(jax.random.fold_in(jax.random.key(0), 0))["x"]
-    torch_result = bench_torch_step(args.step_timing_steps, args.repeats, np.asarray(x))
+    torch_result = bench_torch_step(args.step_timing_steps, args.step_repeats, np.asarray(x))
     print(f"step   jax jitted step: {t_loop * 1e3:7.3f} ms   jax in lax.scan: {t_scan * 1e3:7.3f} ms")
     if torch_result is None:
         print("step   torch not installed (pip install -e '.[bench]'): no PyTorch comparison")

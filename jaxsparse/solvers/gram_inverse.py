@@ -10,7 +10,8 @@ Removing the atom in slot ``p`` (the inverse of a principal submatrix)::
 
     h = H e_p,   H_new = H - h h^T / h_p
 
-Both are ``O(S^2)`` elementwise work, which vectorises under ``vmap`` far better than batched
+Both are rank-one updates ``H + coef * q q^T`` (:func:`rank_one`), so a solver that may add or
+remove picks ``(q, coef)`` per sample and touches ``H`` once. They are ``O(S^2)`` elementwise work, which vectorises under ``vmap`` far better than batched
 triangular solves of many small matrices.
 """
 
@@ -20,8 +21,8 @@ import jax
 import jax.numpy as jnp
 
 
-def inverse_add(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Add an atom to the active set in free ``slot``.
+def add_factors(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Rank-one factors of adding an atom in free ``slot``: ``H_new = H + coef * q q^T``.
 
     Args:
       h: ``[S, S]`` inverse Gram matrix of the active atoms (zero rows/cols on free slots).
@@ -29,16 +30,31 @@ def inverse_add(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) ->
       g_jj: squared norm of the new atom.
       slot: index of a free slot.
     Returns:
-      ``(h_new, s)`` where ``s = g_jj - v^T h v > 0`` is the Schur complement (the squared distance of the
-      new atom to the span of the active ones); callers skip the update when it is numerically zero.
+      ``(q, coef, s)`` where ``s = g_jj - v^T h v`` is the Schur complement (the squared distance of
+      the new atom to the span of the active ones); callers skip the update when it is numerically 0.
     """
     w = h @ v
-    s = g_jj - v @ w
-    u = w - jax.nn.one_hot(slot, h.shape[0], dtype=h.dtype)
-    return h + jnp.outer(u, u) / s, s
+    schur = g_jj - v @ w
+    return w - jax.nn.one_hot(slot, h.shape[0], dtype=h.dtype), 1.0 / schur, schur
+
+
+def remove_factors(h: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Rank-one factors of removing the atom in ``slot``: ``H_new = H + coef * q q^T``."""
+    q = h[:, slot]
+    return q, -1.0 / q[slot]
+
+
+def rank_one(h: jax.Array, q: jax.Array, coef: jax.Array) -> jax.Array:
+    """``h + coef * q q^T`` (one pass over ``h``; ``coef = 0`` leaves it unchanged)."""
+    return h + coef * jnp.outer(q, q)
+
+
+def inverse_add(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Add an atom in free ``slot`` (see :func:`add_factors`); returns ``(h_new, schur)``."""
+    q, coef, schur = add_factors(h, v, g_jj, slot)
+    return rank_one(h, q, coef), schur
 
 
 def inverse_remove(h: jax.Array, slot: jax.Array) -> jax.Array:
     """Remove the atom in ``slot`` from the active set; its row and column become zero."""
-    col = h[:, slot]
-    return h - jnp.outer(col, col) / col[slot]
+    return rank_one(h, *remove_factors(h, slot))

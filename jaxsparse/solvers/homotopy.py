@@ -26,9 +26,11 @@ The path ends with one Newton (iterative-refinement) step on the final support,
 written so that its derivative is the implicit-function derivative of the Lasso solution on a fixed
 support: gradients with respect to ``dictionary``, ``x`` and ``lam`` are exact almost everywhere.
 
-Samples whose path needs more than ``max_active`` atoms or ``max_steps`` segments, or whose final
-point fails the KKT check (rounding on near-degenerate paths), fall back to FISTA warm-started from
-where their path stopped; only those samples are computed (gathered into a small batch).
+The ``[S, S]`` slot arrays make a step cost ``O(S^2)`` per sample, so the first pass uses 16 slots;
+the few samples whose support outgrows them are redone with ``max_active`` slots. Samples that still
+run out of slots or ``max_steps`` segments, or whose final point fails the KKT check (rounding on
+near-degenerate paths), fall back to FISTA warm-started from where they stopped. Each of these passes
+computes only the samples that need it (gathered into a batch of ``B / 16`` when they are few).
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import check_dictionary_and_signal, nonneg_scalar, positive_int
-from jaxsparse.solvers.gram_inverse import inverse_add, inverse_remove
+from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
 from jaxsparse.solvers.proximal import _proximal_gradient
 from jaxsparse.solvers.reductions import argmax_last, argmin_last
+
+
+_FIRST_SLOTS = 16  # slots of the first pass; samples needing more are redone with max_active
 
 
 class HomotopyState(NamedTuple):
@@ -125,10 +130,12 @@ def _step_one(s: HomotopyState, dictionary, gram, lam, *, max_steps, nonneg) -> 
     # An entering atom takes the first free slot; its Schur complement must be positive.
     free = argmin_last(s.active)
     v = jnp.where(s.active, gram[j, s.idx], 0.0)
-    h_enter, schur = inverse_add(s.h, v, gram[j, j], free)
+    q_add, coef_add, schur = add_factors(s.h, v, gram[j, j], free)
     add = enters & ~s.active[free] & (schur > tiny * gram[j, j])
     into_free, out_of_i = add & (slots == free), leaves & (slots == i)
-    h = jnp.where(add, h_enter, jnp.where(leaves, inverse_remove(s.h, i), s.h))
+    q_remove, coef_remove = remove_factors(s.h, i)
+    q = jnp.where(add, q_add, q_remove)
+    h = rank_one(s.h, q, jnp.where(add, coef_add, jnp.where(leaves, coef_remove, 0.0)))
     sign_j = 1.0 if nonneg else jnp.where(gamma_up[j] == gamma_enter, 1.0, -1.0)
     n_steps = s.n_steps + running
     failed = s.failed | (enters & ~add) | (running & ~reached & (n_steps >= max_steps))
@@ -155,7 +162,7 @@ def _compacted(fn, state, pending: jax.Array, size: int):
     return jax.tree.map(lambda a, b: a.at[take].set(b), state, sub)
 
 
-def homotopy_path(dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=8) -> HomotopyState:
+def homotopy_path(dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=4) -> HomotopyState:
     """Run the batched path for signals ``x: [B, M]``; returns the final :class:`HomotopyState`.
 
     A ``while_loop`` over the batch whose body is the per-sample step under ``vmap`` (finished samples
@@ -182,7 +189,7 @@ def homotopy_path(dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=8
 
 def _kkt_violated(z, c, lam, nonneg, tol):
     """Per-sample check of the Lasso optimality conditions, to a relative tolerance ``tol``."""
-    bound = lam * (1 + tol) + tol * jnp.max(jnp.abs(c), axis=-1, keepdims=True) * 0
+    bound = lam * (1 + tol)
     if nonneg:
         inactive_ok = jnp.where(z > 0, True, c <= bound)
         active_ok = jnp.where(z > 0, jnp.abs(c - lam) <= tol * lam, True)
@@ -192,45 +199,67 @@ def _kkt_violated(z, c, lam, nonneg, tol):
     return ~jnp.all(inactive_ok & active_ok, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("max_active", "max_steps", "nonneg", "fallback_iters"))
-def _homotopy(dictionary, x, lam, *, max_active, max_steps, nonneg, fallback_iters):
-    batch_shape, (n_latents, n_features) = x.shape[:-1], dictionary.shape
-    flat = x.reshape(-1, n_features)
-    n = flat.shape[0]
+def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg):
+    """Path, then the differentiable Newton finish; returns ``(z [B, N], bad [B])``.
+
+    ``bad`` flags samples whose path ran out of slots or steps, or whose final point fails the
+    KKT conditions (rounding on a near-degenerate path).
+    """
+    n_latents = dictionary.shape[0]
     sg = jax.lax.stop_gradient
-    s = homotopy_path(sg(dictionary), sg(flat), sg(lam), max_active=max_active, max_steps=max_steps, nonneg=nonneg)
-    scatter = jax.vmap(lambda idx, val: jnp.zeros(n_latents, flat.dtype).at[idx].add(val))
+    s = homotopy_path(sg(dictionary), sg(x), sg(lam), max_active=max_active, max_steps=max_steps, nonneg=nonneg)
+    scatter = jax.vmap(lambda idx, val: jnp.zeros(n_latents, x.dtype).at[idx].add(val))
     z0 = scatter(s.idx, jnp.where(s.active, s.z, 0.0))
-    # Differentiable Newton step on the final support (see the module docstring).
-    c = (flat - z0 @ dictionary) @ dictionary.T
+    c = (x - z0 @ dictionary) @ dictionary.T
     c_slots = jnp.take_along_axis(c, s.idx, axis=-1)
     delta = jnp.einsum("bst,bt->bs", s.h, jnp.where(s.active, c_slots - lam * s.theta, 0.0))
     z = z0 + scatter(s.idx, jnp.where(s.active, delta, 0.0))
     if nonneg:
         z = jnp.maximum(z, 0.0)
-    c = (flat - sg(z) @ dictionary) @ dictionary.T
-    tol = 1e3 * jnp.finfo(flat.dtype).eps
-    bad = s.failed | _kkt_violated(sg(z), sg(c), sg(lam), nonneg, tol)
+    c = (x - sg(z) @ dictionary) @ dictionary.T
+    tol = 1e3 * jnp.finfo(x.dtype).eps
+    return z, s.failed | _kkt_violated(sg(z), sg(c), sg(lam), nonneg, tol)
 
-    def polish(batch):
+
+def _redo_flagged(fn, x, z, bad):
+    """Replace ``(z, bad)`` on the flagged samples by ``fn(x_b, z_b)``: nothing if none are flagged,
+    a gathered batch of ``B / 16`` if few are, the whole batch otherwise."""
+
+    def apply(batch):
         x_b, z_b, bad_b = batch
+        z_new, bad_new = fn(x_b, z_b)
+        return x_b, jnp.where(bad_b[:, None], z_new, z_b), bad_b & bad_new
+
+    small = max(x.shape[0] // 16, 1)
+    count = jnp.sum(bad)
+    _, z, bad = jax.lax.cond(
+        count == 0,
+        lambda batch: batch,
+        lambda batch: jax.lax.cond(
+            count <= small, lambda b: _compacted(apply, b, bad, small), apply, batch
+        ),
+        (x, z, bad),
+    )
+    return z, bad
+
+
+@functools.partial(jax.jit, static_argnames=("max_active", "max_steps", "nonneg", "fallback_iters"))
+def _homotopy(dictionary, x, lam, *, max_active, max_steps, nonneg, fallback_iters):
+    batch_shape, (n_latents, n_features) = x.shape[:-1], dictionary.shape
+    flat = x.reshape(-1, n_features)
+    first = min(max_active, _FIRST_SLOTS)
+    z, bad = _solve(dictionary, flat, lam, max_active=first, max_steps=min(max_steps, 4 * first), nonneg=nonneg)
+    if first < max_active:  # the few samples with larger supports: again, with all the slots
+        solve_all = functools.partial(_solve, max_active=max_active, max_steps=max_steps, nonneg=nonneg)
+        z, bad = _redo_flagged(lambda x_b, _: solve_all(dictionary, x_b, lam), flat, z, bad)
+
+    def fista_from(x_b, z_b):
         z_f = _proximal_gradient(
             dictionary, x_b, lam, z_b, n_iter=fallback_iters, nonneg=nonneg, accelerate=True, restart=True
         )
-        return x_b, jnp.where(bad_b[:, None], z_f, z_b), bad_b
+        return z_f, jnp.zeros(x_b.shape[0], bool)
 
-    small = max(n // 16, 1)
-    z = jax.lax.cond(
-        jnp.sum(bad) == 0,
-        lambda z: z,
-        lambda z: jax.lax.cond(
-            jnp.sum(bad) <= small,
-            lambda z: _compacted(polish, (flat, z, bad), bad, small)[1],
-            lambda z: polish((flat, z, bad))[1],
-            z,
-        ),
-        z,
-    )
+    z, _ = _redo_flagged(fista_from, flat, z, bad)
     return z.reshape(batch_shape + (n_latents,))
 
 
@@ -255,8 +284,8 @@ def homotopy(
       x: ``[..., M]`` signals.
       lam: ``lam > 0`` (may be traced).
       nonneg: constrain ``z >= 0``.
-      max_active: slots for the active set (static); default ``min(N, M)``. Smaller is faster; a
-        sample whose solution needs more atoms falls back to FISTA.
+      max_active: most active atoms on a path (static); default ``min(N, M)``. A sample whose
+        solution needs more atoms falls back to FISTA.
       max_steps: most path segments per sample (static); default ``4 * max_active``.
       fallback_iters: FISTA iterations for the samples that ran out of slots or steps.
     Returns:

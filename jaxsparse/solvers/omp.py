@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from jaxsparse.solvers.reductions import argmax_last
 from jaxsparse._checks import check_dictionary_and_signal, positive_int
-from jaxsparse.solvers.gram_inverse import inverse_add
+from jaxsparse.solvers.gram_inverse import add_factors, rank_one
 
 
 def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
@@ -39,7 +39,7 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
     alpha = x @ dictionary.T  # <x, D_j>, [B, N]
     x_norm = jnp.linalg.norm(x, axis=-1)
     scatter = jax.vmap(lambda idx, val: jnp.zeros(n_latents, dtype).at[idx].add(val))
-    add = jax.vmap(inverse_add, in_axes=(0, 0, 0, None))
+    factors = jax.vmap(add_factors, in_axes=(0, 0, 0, None))
 
     def step(carry, i, last=False):
         corr, h, idx, valid, _ = carry
@@ -48,9 +48,9 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
         j = argmax_last(jnp.where(taken, -1.0, corr))
         corr_j = jnp.take_along_axis(corr, j[:, None], axis=-1)[:, 0]
         v = jnp.where(valid, jax.vmap(lambda jj, ix: gram[jj, ix])(j, idx), 0.0)
-        h_new, schur = add(h, v, gram[j, j], i)
+        q, coef, schur = factors(h, v, gram[j, j], i)
         ok = (corr_j > 100 * eps * x_norm) & (schur > 100 * eps * gram[j, j])
-        h = jnp.where(ok[:, None, None], h_new, h)
+        h = jax.vmap(rank_one)(h, q, jnp.where(ok, coef, 0.0))
         idx = idx.at[:, i].set(j)
         valid = valid.at[:, i].set(ok)
         coef = jnp.einsum("bst,bt->bs", h, jnp.where(valid, jnp.take_along_axis(alpha, idx, axis=-1), 0.0))

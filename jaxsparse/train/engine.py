@@ -175,7 +175,7 @@ def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train:
     try:
         while step < train.steps:
             n = min(train.checkpoint_every - step % train.checkpoint_every, train.steps - step)
-            new_states, metrics = sweep.chunk(n)(states, sources)
+            new_states, metrics = sweep.chunk(n)(states, sources, start=step)
             metrics = {k: _flat_runs(np.asarray(v), h) for k, v in to_host(metrics).items()}
             if train.best_metric not in metrics:
                 raise cfg.ConfigError(f"`train.best_metric` {train.best_metric!r} is not a logged metric {sorted(metrics)}")

@@ -20,7 +20,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxsparse.train.step import TrainState, init_state, make_step, scan_steps
+from jaxsparse.train.step import TrainState, init_state, make_step, scan_batches, scan_steps
 
 PyTree = Any
 SEED_AXIS = "seed"
@@ -33,23 +33,28 @@ class Task(NamedTuple):
       init: ``init(key) -> params``.
       loss_fn: ``loss_fn(params, batch, key[, hparams]) -> (loss, aux)``.
       optimizer: any optax ``GradientTransformation``.
-      data_fn: ``data_fn(source, step) -> batch``, on device.
+      data_fn: ``data_fn(source, step) -> batch``, on device; ``None`` when ``feed`` is given.
       make_source: ``make_source(key) -> source``: the run's data source (default: the key itself).
       project: optional ``project(params) -> params`` after each update.
       evaluate: optional ``evaluate(params, source) -> {name: float}`` final scores of one run, on
         host arrays (may use non-jittable metrics such as Hungarian matching).
       hparams: optional pytree whose leaves have a leading ``[n_hparams]`` axis (a grid, e.g. of
         the sparsity weight); then every seed trains once per grid point.
+      feed: optional ``feed(start, n) -> batches`` on the host (leaves ``[n, ...]``, the batches of
+        steps ``start .. start+n-1``, shared by every seed), for data that does not live on device
+        (e.g. a memory-mapped activation dataset). It must be a function of the step range only,
+        so that a resumed run is fed the same batches.
     """
 
     init: Callable[[jax.Array], PyTree]
     loss_fn: Callable[..., Any]
     optimizer: optax.GradientTransformation
-    data_fn: Callable[[PyTree, jax.Array], PyTree]
+    data_fn: Callable[[PyTree, jax.Array], PyTree] | None
     make_source: Callable[[jax.Array], PyTree] = lambda key: key
     project: Callable[[PyTree], PyTree] | None = None
     evaluate: Callable[[PyTree, PyTree], dict[str, float]] | None = None
     hparams: PyTree = None
+    feed: Callable[[int, int], PyTree] | None = None
 
 
 def n_hparams(task: Task) -> int | None:
@@ -89,17 +94,26 @@ def init_sweep(task: Task, seeds: jax.Array) -> tuple[TrainState, PyTree]:
 
 
 def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
-    """``chunk(states, sources, hparams) -> (states, metrics)``: ``n_steps`` steps of every run.
+    """``chunk(states, sources, batches, hparams) -> (states, metrics)``: ``n_steps`` steps of every run.
 
-    ``states: [S(, H), ...]``, ``sources: [S, ...]``, ``hparams: [H, ...] | None``; metrics come
-    back as ``{name: [S(, H), n_steps]}``. One ``lax.scan`` per run, ``vmap``-ped over the axes.
+    ``states: [S(, H), ...]``, ``sources: [S, ...]``, ``batches``: ``None`` (made on device by
+    ``task.data_fn``) or host-fed leaves ``[n_steps, ...]`` shared by all runs, ``hparams:
+    [H, ...] | None``; metrics come back as ``{name: [S(, H), n_steps]}``. One ``lax.scan`` per run,
+    ``vmap``-ped over the axes.
     """
+    if (task.data_fn is None) == (task.feed is None):
+        raise ValueError("a Task needs exactly one of `data_fn` (on device) and `feed` (from the host)")
     step = make_step(task.loss_fn, task.optimizer, project=task.project)
-    chunk = scan_steps(step, task.data_fn, n_steps)
+    if task.feed is None:
+        on_device = scan_steps(step, task.data_fn, n_steps)
+        chunk = lambda st, src, batches, hp: on_device(st, src, hp)  # noqa: E731
+    else:
+        fed = scan_batches(step)
+        chunk = lambda st, src, batches, hp: fed(st, batches, hp)  # noqa: E731
     if n_hparams(task) is None:
-        return jax.vmap(lambda st, src, hp: chunk(st, src), in_axes=(0, 0, None))
-    per_seed = jax.vmap(chunk, in_axes=(0, None, 0))
-    return jax.vmap(per_seed, in_axes=(0, 0, None))
+        return jax.vmap(chunk, in_axes=(0, 0, None, None))
+    per_seed = jax.vmap(chunk, in_axes=(0, None, None, 0))
+    return jax.vmap(per_seed, in_axes=(0, 0, None, None))
 
 
 def seed_mesh(n_seeds: int, devices: list | None = None) -> Mesh:
@@ -135,7 +149,7 @@ class Sweep(NamedTuple):
     mesh: Mesh
     init: Callable[[], tuple[TrainState, PyTree]]
     sources: Callable[[], PyTree]
-    chunk: Callable[[int], Callable[[TrainState, PyTree], tuple[TrainState, dict[str, jax.Array]]]]
+    chunk: Callable[[int], Callable[..., tuple[TrainState, dict[str, jax.Array]]]]
     abstract_state: Callable[[], TrainState]
 
 
@@ -147,6 +161,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
       sw = build_sweep(task, [0, 1, 2, 3])
       states, sources = sw.init()
       states, metrics = sw.chunk(100)(states, sources)   # metrics: {name: [4, 100]}
+      # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
     """
     mesh = seed_mesh(len(seeds), devices)
     shard, rep = seed_sharding(mesh), replicated(mesh)
@@ -164,8 +179,17 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
 
     def chunk(n_steps: int):
         if n_steps not in chunks:
-            fn = jax.jit(sweep_chunk(task, n_steps), in_shardings=(shard, shard, rep), out_shardings=shard)
-            chunks[n_steps] = lambda states, sources: fn(states, sources, hparams)
+            fn = jax.jit(sweep_chunk(task, n_steps), in_shardings=(shard, shard, rep, rep), out_shardings=shard)
+
+            def run(states, sources, start=None):
+                batches = None
+                if task.feed is not None:
+                    if start is None:
+                        raise ValueError("a host-fed sweep chunk needs `start`, the step of its first batch")
+                    batches = jax.tree.map(lambda x: global_array(x, rep), task.feed(int(start), n_steps))
+                return fn(states, sources, batches, hparams)
+
+            chunks[n_steps] = run
         return chunks[n_steps]
 
     def abstract_state():

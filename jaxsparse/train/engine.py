@@ -155,7 +155,8 @@ def fit(
         states = _train(task, sweep, states, sources, train, mgr, run_dir, start, progress)
     finally:
         mgr.close()
-    results = score(task, train, states, sources)
+    _barrier("jaxsparse-trained")
+    results = score(task, train, states, sources, final_metrics=_final_metrics(run_dir, train.steps))
     rundir.write_json(run_dir / rundir.RESULTS, {"experiment": exp.name, "step": train.steps, **results})
     _barrier("jaxsparse-results")
     return results
@@ -203,15 +204,34 @@ def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train:
     return states
 
 
-def score(task: Task, train: cfg.TrainConfig, states: TrainState, sources: PyTree) -> dict[str, Any]:
-    """Final scores of every run: ``task.evaluate(params, source)`` per run, plus mean and spread."""
+def _final_metrics(run_dir: Path, step: int) -> dict[tuple, dict[str, float]]:
+    """The training metrics logged at ``step``, keyed by ``(seed, hparam)``, prefixed ``train_``."""
+    rows = rundir.read_metrics(run_dir / rundir.METRICS)
+    skip = ("step", "seed", "hparam")
+    return {(r["seed"], r.get("hparam")): {f"train_{k}": v for k, v in r.items() if k not in skip}
+            for r in rows if r["step"] == step}
+
+
+def score(
+    task: Task,
+    train: cfg.TrainConfig,
+    states: TrainState,
+    sources: PyTree,
+    *,
+    final_metrics: dict[tuple, dict[str, float]] | None = None,
+) -> dict[str, Any]:
+    """Final scores of every run: ``task.evaluate(params, source)`` per run, plus mean and spread.
+
+    ``final_metrics`` (``{(seed, hparam): {name: value}}``) adds the last logged training metrics.
+    """
     h = n_hparams(task)
     ids = _run_ids(train, h)
     params = jax.tree.map(lambda x: _flat_runs(np.asarray(x), h), to_host(states.params))
+    steps = np.asarray(to_host(states.step)).ravel()
     src = to_host(sources)
     runs = []
     for r, run in enumerate(ids):
-        scores = {"step": int(np.asarray(to_host(states.step)).ravel()[r])}
+        scores = {"step": int(steps[r]), **(final_metrics or {}).get((run["seed"], run.get("hparam")), {})}
         if task.evaluate is not None:
             s = r if h is None else r // h
             one = task.evaluate(jax.tree.map(lambda x: x[r], params), jax.tree.map(lambda x: x[s], src))

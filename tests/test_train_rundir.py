@@ -251,7 +251,9 @@ class FeedConfig:
     """Tiny SAE trained on a fixed NumPy dataset, fed from the host or indexed on device."""
 
     host: bool = True
-    train: TrainConfig = TrainConfig(steps=10, seeds=2, checkpoint_every=5, log_every=2)
+    # keep the latest checkpoint and the best by max(loss), i.e. the first one: 5 and 15 survive
+    train: TrainConfig = TrainConfig(steps=15, seeds=2, checkpoint_every=5, log_every=3, keep_checkpoints=1,
+                                     best_mode="max")
 
 
 def build_feed(config: FeedConfig):
@@ -270,7 +272,9 @@ def test_host_fed_batches_equal_on_device_batches(tmp_path):
     device = fit("test-feed", FeedConfig(host=False), tmp_path / "device", progress=False)
     _, a = restore(tmp_path / "host")
     _, b = restore(tmp_path / "device")
-    assert a.step.tolist() == [10, 10]  # two chunks of 5 steps, each fed its own batches
+    assert a.step.tolist() == [15, 15]  # three chunks of 5 steps, each fed its own batches
+    for run in ("host", "device"):
+        assert sorted(int(p.name) for p in (tmp_path / run / "checkpoints").iterdir() if p.name.isdigit()) == [5, 15]
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose([r["loss"] for r in read_metrics(tmp_path / "host" / "metrics.jsonl")],

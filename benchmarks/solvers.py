@@ -13,25 +13,14 @@ run: "vs SPAMS" = SPAMS time / our time (>= 1 means we are faster); "of matmul" 
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxsparse as js
 from jaxsparse.eval import flops
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from timing import best_time
 
 
 def objective(x, z, d, lam):
@@ -157,6 +146,11 @@ def main() -> None:
         ratio = f"{spams_omp_time / t:9.2f}" if spams_omp_time else f"{'-':>9s}"
         frac = f"{fl * b / t / matmul_rate:9.3f}" if fl else f"{'-':>9s}"
         print(f"{name:40s} {t * 1e3:9.1f} {resid:9.2e} {ratio} {frac}")
+    resid_ours = np.mean(np.sum((x_np - z_ours.astype(np.float64) @ d_np) ** 2, 1))
+    for name, _, z, _ in omp_rows[1:]:
+        resid = np.mean(np.sum((x_np - np.asarray(z, np.float64) @ d_np) ** 2, 1))
+        if resid > 1.5 * resid_ours:
+            print(f"WARNING: {name} returned wrong codes in this run (residual {resid:.2e} vs {resid_ours:.2e})")
     print(f"\nmatmul x D^T: {t_matmul * 1e3:.2f} ms ({matmul_rate / 1e9:.1f} GFLOP/s)")
 
 

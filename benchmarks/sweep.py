@@ -16,14 +16,13 @@ same PyTorch step on CPU.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
 from jaxsparse.train import TrainConfig, build_sweep, make_step
+from timing import best_time
 
 N_LATENTS, N_FEATURES, K, BATCH, LAM, LR = 256, 64, 8, 1024, 0.01, 1e-3
 PAPER1 = (16, 8, 3)  # the paper-1 default problem, for contrast: (n_latents, n_features, k)
@@ -39,16 +38,6 @@ def config(steps: int, seeds: int, size: tuple[int, int, int] = (N_LATENTS, N_FE
     )
 
 
-def best_of(fn, repeats: int) -> float:
-    """Best wall time of ``fn()`` (which must block until its result is ready)."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURES, K)) -> tuple[float, float]:
     """Seconds for ``seeds`` runs of ``steps`` steps: one vmapped program vs one run after another."""
     task = build(config(steps, seeds, size))
@@ -57,7 +46,7 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
     states, sources = vmapped.init()
     chunk = vmapped.chunk(steps)
     jax.block_until_ready(chunk(states, sources))  # compile
-    t_vmap = best_of(lambda: jax.block_until_ready(chunk(states, sources)), repeats)
+    t_vmap = best_time(lambda: jax.block_until_ready(chunk(states, sources)), repeats, warmup=False)
 
     singles = [build_sweep(task, [s], devices=device) for s in range(seeds)]
     inits = [sw.init() for sw in singles]
@@ -68,7 +57,7 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
         for st, src in inits:
             jax.block_until_ready(one_chunk(st, src))
 
-    return t_vmap, best_of(sequential, repeats)
+    return t_vmap, best_time(sequential, repeats, warmup=False)
 
 
 def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:
@@ -89,8 +78,8 @@ def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:
 
     chunk = sw.chunk(n_steps)
     jax.block_until_ready(chunk(states, sources))
-    t_loop = best_of(loop, repeats) / n_steps
-    t_scan = best_of(lambda: jax.block_until_ready(chunk(states, sources)), repeats) / n_steps
+    t_loop = best_time(loop, repeats, warmup=False) / n_steps
+    t_scan = best_time(lambda: jax.block_until_ready(chunk(states, sources)), repeats, warmup=False) / n_steps
     return t_loop, t_scan
 
 
@@ -125,7 +114,7 @@ def bench_torch_step(n_steps: int, repeats: int, x_np: np.ndarray) -> tuple[floa
         for _ in range(n_steps):
             step()
 
-    return best_of(loop, repeats) / n_steps, torch.get_num_threads()
+    return best_time(loop, repeats, warmup=False) / n_steps, torch.get_num_threads()
 
 
 def main() -> None:

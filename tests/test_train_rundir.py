@@ -24,7 +24,6 @@ from jaxsparse.train import (
     read_metrics,
     register,
     restore,
-    restore_run,
 )
 from jaxsparse.train.checkpoint import fingerprint
 

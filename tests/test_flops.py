@@ -21,8 +21,8 @@ def test_hand_counts():
     assert flops("ista", n_latents=64, n_features=8, n_iter=1) == 2056 + 128 + 192
     # OMP k=1: D x 256; step: argmax 32, inverse update 5 + 2, coefficients 2 -> 41.
     assert flops("omp", n_latents=16, n_features=8, k=1) == 256 + 41
-    # k=2: 2 steps of 32 + 7*4 + 4 = 64, one correlation update (Gram form) 2*16*16 + 16 = 528.
-    assert flops("omp", n_latents=16, n_features=8, k=2) == 256 + 2 * 64 + 528
+    # k=2: 2 steps of 32 + 7*4 + 4 = 64, one correlation update 2*2*8 + 8 + 256 = 296.
+    assert flops("omp", n_latents=16, n_features=8, k=2) == 256 + 2 * 64 + 296
     # Matching pursuit: 256 + 32 + 16 + 1 per iteration.
     assert flops("matching_pursuit", n_latents=16, n_features=8, n_iter=3) == 3 * 305
     assert flops("matmul", n_latents=16, n_features=8) == 256

@@ -28,9 +28,9 @@ from jaxsparse.solvers.gram_inverse import add_factors, rank_one
 def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
     """OMP for signals ``x: [B, M]``; returns codes ``[B, N]``.
 
-    Written at the batch level (not ``vmap`` of one signal) so that correlations are one dense
-    matmul per step: ``D r = D x - G z`` in the Gram form when ``N <= 2M``, else ``(x - z D) D^T``;
-    the last step skips them.
+    Written at the batch level (not ``vmap`` of one signal) so that the correlations are one dense
+    matmul per step, ``D r = (x - z_S D_S) D^T``, with the selected atoms ``D_S`` kept in a ``[B, k, M]``
+    carry; the last step skips them.
     """
     n_latents, n_features = dictionary.shape
     dtype = x.dtype
@@ -42,7 +42,7 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
     factors = jax.vmap(add_factors, in_axes=(0, 0, 0, None))
 
     def step(carry, i, last=False):
-        corr, h, idx, valid, _ = carry
+        corr, h, idx, valid, atoms, _ = carry
         corr = jnp.abs(corr)
         taken = jax.vmap(lambda ix, v: jnp.zeros(n_latents, bool).at[ix].max(v))(idx, valid)
         j = argmax_last(jnp.where(taken, -1.0, corr))
@@ -53,11 +53,11 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
         h = jax.vmap(rank_one)(h, q, jnp.where(ok, coef, 0.0))
         idx = idx.at[:, i].set(j)
         valid = valid.at[:, i].set(ok)
+        atoms = atoms.at[:, i].set(dictionary[j])
         coef = jnp.einsum("bst,bt->bs", h, jnp.where(valid, jnp.take_along_axis(alpha, idx, axis=-1), 0.0))
         if not last:
-            z = scatter(idx, coef)
-            corr = alpha - z @ gram if n_latents <= 2 * n_features else (x - z @ dictionary) @ dictionary.T
-        return (corr, h, idx, valid, coef), None
+            corr = (x - jnp.einsum("bs,bsm->bm", coef, atoms)) @ dictionary.T
+        return (corr, h, idx, valid, atoms, coef), None
 
     batch = x.shape[0]
     init = (
@@ -65,10 +65,11 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
         jnp.zeros((batch, k, k), dtype),
         jnp.zeros((batch, k), jnp.int32),
         jnp.zeros((batch, k), bool),
+        jnp.zeros((batch, k, n_features), dtype),
         jnp.zeros((batch, k), dtype),
     )
     carry, _ = jax.lax.scan(step, init, jnp.arange(k - 1))
-    (_, _, idx, valid, coef), _ = step(carry, k - 1, last=True)
+    (_, _, idx, valid, _, coef), _ = step(carry, k - 1, last=True)
     return scatter(idx, jnp.where(valid, coef, 0.0))
 
 

@@ -133,7 +133,15 @@ def proximal_gradient(
     )
 
 
-def ista(dictionary, x, *, lam, n_iter=100, nonneg=False, init=None) -> jax.Array:
+def ista(
+    dictionary: jax.Array,
+    x: jax.Array,
+    *,
+    lam: float,
+    n_iter: int = 100,
+    nonneg: bool = False,
+    init: jax.Array | None = None,
+) -> jax.Array:
     """ISTA (Daubechies et al. 2004): :func:`proximal_gradient` without momentum.
 
     Example::
@@ -143,7 +151,16 @@ def ista(dictionary, x, *, lam, n_iter=100, nonneg=False, init=None) -> jax.Arra
     return proximal_gradient(dictionary, x, lam=lam, n_iter=n_iter, nonneg=nonneg, init=init, accelerate=False)
 
 
-def fista(dictionary, x, *, lam, n_iter=100, nonneg=False, init=None, restart=True) -> jax.Array:
+def fista(
+    dictionary: jax.Array,
+    x: jax.Array,
+    *,
+    lam: float,
+    n_iter: int = 100,
+    nonneg: bool = False,
+    init: jax.Array | None = None,
+    restart: bool = True,
+) -> jax.Array:
     """FISTA (Beck & Teboulle 2009) with optional adaptive restart: :func:`proximal_gradient` with momentum.
 
     Example::

@@ -3,7 +3,7 @@
 For one signal ``x: [M]`` and dictionary ``D: [N, M]`` (rows are atoms), OMP (Pati et al. 1993)
 runs ``k`` greedy steps; with residual ``r = x - z D`` and support ``S``::
 
-    j   = argmax_{j not in S} |<r, D_j>|                  (select the best-correlated atom)
+    j   = argmax_j |<r, D_j>|    (the best-correlated atom; r is orthogonal to the atoms in S)
     S   = S + {j}
     z_S = argmin ||x - z_S D_S||^2 = (D_S D_S^T)^{-1} D_S x   (least squares on the support)
 
@@ -43,9 +43,10 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
 
     def step(carry, i, last=False):
         corr, h, idx, valid, atoms, _ = carry
+        # Selected atoms need no mask: the residual is orthogonal to them, and should rounding pick one
+        # again its Schur complement is ~0 and the step adds nothing.
         corr = jnp.abs(corr)
-        taken = jax.vmap(lambda ix, v: jnp.zeros(n_latents, bool).at[ix].max(v))(idx, valid)
-        j = argmax_last(jnp.where(taken, -1.0, corr))
+        j = argmax_last(corr)
         corr_j = jnp.take_along_axis(corr, j[:, None], axis=-1)[:, 0]
         v = jnp.where(valid, jax.vmap(lambda jj, ix: gram[jj, ix])(j, idx), 0.0)
         q, coef, schur = factors(h, v, gram[j, j], i)

@@ -67,10 +67,9 @@ class HomotopyState(NamedTuple):
     failed: jax.Array  # ran out of slots or steps, or met a degenerate atom
 
 
-def _init_one(dictionary, gram, x, lam, *, max_active, nonneg) -> HomotopyState:
-    """The path's start: ``z = 0`` at ``l_0 = max_j |<x, D_j>|`` with the best atom active."""
-    dtype = x.dtype
-    b = dictionary @ x
+def _init_one(gram, b, lam, *, max_active, nonneg) -> HomotopyState:
+    """The path's start from ``b = D x``: ``z = 0`` at ``l_0 = max_j |b_j|`` with the best atom active."""
+    dtype = b.dtype
     score = b if nonneg else jnp.abs(b)
     j0 = argmax_last(score)
     start = score[j0] > lam
@@ -80,7 +79,7 @@ def _init_one(dictionary, gram, x, lam, *, max_active, nonneg) -> HomotopyState:
         idx=jnp.where(first, j0, 0).astype(jnp.int32),
         active=first & start,
         theta=jnp.where(first, 1.0 if nonneg else jnp.sign(b[j0]), 0.0).astype(dtype),
-        is_active=(jnp.arange(dictionary.shape[0]) == j0) & start,
+        is_active=(jnp.arange(b.shape[0]) == j0) & start,
         h=jnp.where(first[:, None] & first & start, 1.0 / gram[j0, j0], 0.0).astype(dtype),
         c=b,
         lam=jnp.where(start, score[j0], lam),
@@ -171,7 +170,7 @@ def homotopy_path(dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=4
     that size and continue there (recursively), then scattered back.
     """
     gram = dictionary @ dictionary.T
-    init = jax.vmap(functools.partial(_init_one, max_active=max_active, nonneg=nonneg), in_axes=(None, None, 0, None))
+    init = jax.vmap(functools.partial(_init_one, max_active=max_active, nonneg=nonneg), in_axes=(None, 0, None))
     step = jax.vmap(functools.partial(_step_one, max_steps=max_steps, nonneg=nonneg), in_axes=(0, None, None, None))
 
     def run(state: HomotopyState) -> HomotopyState:
@@ -184,7 +183,7 @@ def homotopy_path(dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=4
         )
         return _compacted(run, state, ~state.done, smaller)
 
-    return run(init(dictionary, gram, x, lam))
+    return run(init(gram, x @ dictionary.T, lam))  # b = x D^T at the batch level: row-major [B, N]
 
 
 def _kkt_violated(z, c, lam, nonneg, tol):

@@ -1,0 +1,122 @@
+"""Encoder families: one shared table (shapes, non-negativity, jit/vmap, gradients), plus each one's own checks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsparse.eval import flops
+from jaxsparse.models import encoders as E
+from jaxsparse.models.sae import init_decoder, normalize_rows
+
+M, N = 8, 16
+FAMILY = {
+    "sae": E.make_encoder("sae"),
+    "sae-nobias": E.make_encoder("sae", bias=False),
+    "topk": E.make_encoder("topk", k=3),
+    "jumprelu": E.make_encoder("jumprelu"),
+    "mlp": E.make_encoder("mlp", hidden=32),
+    "lista": E.make_encoder("lista", n_iter=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_shared_table(name):
+    enc = FAMILY[name]
+    params = enc.init(jax.random.key(0), M, N)
+    x = jax.random.normal(jax.random.key(1), (5, M))
+    z = enc.apply(params, x)
+    assert z.shape == (5, N) and z.dtype == x.dtype
+    assert bool(jnp.all(z >= 0))
+    assert enc.apply(params, x[0]).shape == (N,)  # leading axes are batch axes
+    np.testing.assert_allclose(jax.jit(enc.apply)(params, x), z, rtol=1e-5, atol=1e-6)
+    # vmap over seeds: stacked params
+    stacked = jax.vmap(lambda k: enc.init(k, M, N))(jax.random.split(jax.random.key(2), 3))
+    assert jax.vmap(enc.apply, in_axes=(0, None))(stacked, x).shape == (3, 5, N)
+    grads = jax.grad(lambda p: jnp.sum(enc.apply(p, x) ** 2) + jnp.sum(enc.apply(p, x)))(params)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
+def test_topk_keeps_k():
+    z = FAMILY["topk"].apply(FAMILY["topk"].init(jax.random.key(0), M, N), jax.random.normal(jax.random.key(1), (50, M)))
+    assert int(jnp.max(jnp.sum(z > 0, axis=-1))) <= 3
+
+
+def test_jumprelu_straight_through_threshold_gradient():
+    # u just above theta gets the rectangle kernel: d/dtheta sum H(u - theta) = -1/eps per element in the window.
+    u = jnp.array([0.10, 0.11, 0.5, -1.0])
+    theta = jnp.full(4, 0.1)
+    g = jax.grad(lambda t: jnp.sum(E.heaviside_ste(u, t, 0.05)))(theta)
+    np.testing.assert_allclose(g, [-20.0, -20.0, 0.0, 0.0])
+    assert jnp.all(E.heaviside_ste(u, theta, 0.05) == jnp.array([0.0, 1.0, 1.0, 0.0]))
+    enc = FAMILY["jumprelu"]
+    params = enc.init(jax.random.key(0), M, N)
+    x = jax.random.normal(jax.random.key(1), (256, M))
+    g = jax.grad(lambda p: jnp.sum(enc.apply(p, x)))(params)
+    assert float(jnp.sum(jnp.abs(g["log_theta"]))) > 0
+
+
+def test_lista_at_init_is_a_thresholded_linear_encoder():
+    enc = E.make_encoder("lista", n_iter=4, )
+    params = enc.init(jax.random.key(0), M, N)
+    x = jax.random.normal(jax.random.key(1), (7, M))
+    np.testing.assert_allclose(enc.apply(params, x), jax.nn.relu(x @ params["w"]), rtol=1e-6)
+    assert params["theta"].shape == (4, N) and params["s"].shape == (N, N)
+
+
+def test_make_encoder_validates():
+    with pytest.raises(ValueError, match="`hidden`"):
+        E.make_encoder("mlp")
+    with pytest.raises(ValueError, match="`name`"):
+        E.make_encoder("nope")
+    with pytest.raises(ValueError, match="`k`"):
+        E.make_encoder("topk", k=0)
+
+
+def test_decoder_normalisation():
+    w = init_decoder(jax.random.key(0), N, M)["w"]
+    np.testing.assert_allclose(jnp.linalg.norm(w, axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(normalize_rows(3.0 * w + 1.0), axis=-1), 1.0, rtol=1e-6)
+
+
+def test_encoder_flops_hand_counts():
+    # Paper 1 (N=16, M=8): SAE 4MN + N = 512 + 16.
+    assert flops("sae", n_latents=16, n_features=8) == 528
+    assert flops("topk", n_latents=16, n_features=8) == 544
+    # MLP h=32: 2*8*32 + 32 + 2*32*16 + 16 + 2*16*8 = 512 + 32 + 1024 + 16 + 256.
+    assert flops("mlp", n_latents=16, n_features=8, hidden=32) == 1840
+    # LISTA T=3: xW 256, thresholds 3*32, two recurrences 2*(512 + 16), decoder 256.
+    assert flops("lista", n_latents=16, n_features=8, n_iter=3) == 256 + 96 + 1056 + 256
+    # Adam on exp-codes: (MN + N) + iters (4MN + 2M + 11N) = 144 + 10 * (512 + 16 + 176).
+    assert flops("adam_codes", n_latents=16, n_features=8, n_iter=10) == 144 + 7040
+    # Training, SAE with a learned decoder, per sample-step: forward 528 + 128; backward
+    # 16 + (256 + 16) + 256 + 2 * (128 + 16) + 256 = 1088 -> 1744.
+    assert flops("sae", n_latents=16, n_features=8, phase="training", n_samples=2, n_steps=3) == 1744 * 6
+    assert flops("sae", n_latents=16, n_features=8, phase="training", n_samples=1, n_steps=1,
+                 learn_decoder=False) == 528 + 832
+    # Sparse coding per sample-step, decoder learned: 3 * (16 + 256 + 384) + (16 + 16) + 16 + 128.
+    assert flops("adam_codes", n_latents=16, n_features=8, n_iter=1, phase="training", n_samples=1,
+                 n_steps=1) == 3 * 656 + 32 + 144
+    with pytest.raises(ValueError, match="`hidden`"):
+        flops("mlp", n_latents=16, n_features=8)
+    with pytest.raises(ValueError, match="phase"):
+        flops("fista", n_latents=16, n_features=8, n_iter=3, phase="training")
+
+
+def test_sae_flops_match_xla_cost_analysis():
+    """XLA's count of the SAE forward (encoder + ReLU + decoder) is the paper's 4MN + N."""
+    enc = E.make_encoder("sae", bias=False)
+    params = enc.init(jax.random.key(0), 64, 256)
+    d = jnp.ones((256, 64))
+    x = jnp.ones((1024, 64))
+    cost = jax.jit(lambda p, d, x: enc.apply(p, x) @ d).lower(params, d, x).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    assert flops("sae", n_latents=256, n_features=64) == pytest.approx(cost["flops"] / 1024, rel=0.05)
+
+
+def test_keep_top_k_matches_solver_top_k():
+    from jaxsparse.solvers import top_k
+    u = jax.random.normal(jax.random.key(3), (100, 16))
+    np.testing.assert_array_equal(E.keep_top_k(u, 3), top_k(u, 3, nonneg=True))
+    ties = jnp.array([[1.0, 1.0, 1.0, 0.5]])
+    assert int(jnp.sum(E.keep_top_k(ties, 2) > 0)) == 2

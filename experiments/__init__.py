@@ -5,6 +5,6 @@ Each registers ``name -> (config class, build(config) -> Task[, run])`` with
 experiment by importing its module below.
 """
 
-from experiments import sae_synthetic  # noqa: F401
+from experiments import amortisation_gap, sae_synthetic  # noqa: F401
 
-__all__ = ["sae_synthetic"]
+__all__ = ["amortisation_gap", "sae_synthetic"]

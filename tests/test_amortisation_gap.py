@@ -22,7 +22,7 @@ def test_smoke_run_writes_table_figures_and_scores(tmp_path):
     assert saved["n_runs"] == 2 and results["mean"]
     names = {(e["regime"], e["method"]) for e in saved["methods"]}
     for expected in [("known_d", "SAE"), ("known_d", "true D + homotopy"), ("known_z", "SAE"), ("unknown", "LISTA-3"),
-                     ("unknown", "SC: Adam-200"), ("unknown", "SAE+ITO: Adam-200"), ("unknown", "SAE+FISTA-5 (warm)"),
+                     ("unknown", "SC: Adam-200"), ("unknown", "DL: homotopy"), ("unknown", "SAE+ITO: Adam-200"), ("unknown", "SAE+FISTA-5 (warm)"),
                      ("unknown", "sklearn MiniBatchDL (5 it)")]:
         assert expected in names
     for e in saved["methods"]:

@@ -46,6 +46,9 @@ class MethodsConfig:
         encoders always have biases, as in the paper's code.
       topk_k: TopK's k (default: the true K, 3).  lista_iters: LISTA's unrolled steps.
       fista_iters: FISTA budgets of the compute frontier.
+      dl_iters, dl_inner: our batch dictionary learning (FISTA codes + block-coordinate atom updates,
+        :mod:`jaxsparse.models.dictionary_learning`): outer steps and warm-started FISTA iterations
+        per step; its Lasso weight is ``peer_lam`` (the peers' objective). ``dl_iters=0`` skips it.
       peers: also run scikit-learn's MiniBatchDictionaryLearning and SPAMS trainDL (if installed).
       peer_iters: scikit-learn's ``max_iter`` epochs (SPAMS runs ``5 * peer_iters`` iterations).
       peer_lam: the peers' per-sample Lasso weight (``0.5 ||x - sD||^2 + peer_lam ||s||_1``).
@@ -64,6 +67,8 @@ class MethodsConfig:
     topk_k: int = 3
     lista_iters: int = 3
     fista_iters: tuple[int, ...] = (1, 3, 10, 30, 100, 300)
+    dl_iters: int = 1000
+    dl_inner: int = 20
     peers: bool = True
     peer_iters: int = 200
     peer_lam: float = 0.005
@@ -92,6 +97,6 @@ def smoke(config: AmortisationGapConfig | None = None) -> AmortisationGapConfig:
         config,
         data=dataclasses.replace(config.data, n_train=128, n_test=128),
         methods=dataclasses.replace(config.methods, mlp_hidden=(8,), steps_known=200, code_steps=200,
-                                    fista_iters=(3, 30), peer_iters=5),
+                                    fista_iters=(3, 30), peer_iters=5, dl_iters=50),
         train=dataclasses.replace(config.train, steps=200, seeds=2, log_every=100, checkpoint_every=200),
     )

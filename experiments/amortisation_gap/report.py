@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-HEADLINE = (("unknown", "SAE"), ("unknown", "SAE+ITO: Adam-"), ("unknown", "SC: Adam-"), ("unknown", "MLP-256"),
+HEADLINE = (("unknown", "SAE"), ("unknown", "SAE+ITO: Adam-"), ("unknown", "SC: Adam-"), ("unknown", "MLP-256"), ("unknown", "DL: homotopy"),
             ("known_d", "SAE"), ("known_d", "true D + Adam-"), ("known_d", "true D + homotopy"))
 
 
@@ -28,7 +28,7 @@ def headline(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"n_runs": n_runs, "mean": mean, "frontier": frontier(entries)}
 
 
-FRONTIER = (("known_d", "true D + ", ("true D + ",)), ("unknown", "SC: ", ("SC: ",)),
+FRONTIER = (("known_d", "true D + ", ("true D + ",)), ("unknown", "SC: ", ("SC: ",)), ("unknown", "DL: ", ("DL: ",)),
             ("unknown", "SAE+ITO: ", ("SAE+ITO: ", "SAE+FISTA")))
 
 
@@ -97,7 +97,8 @@ def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int) -> list[P
     for regime in dict.fromkeys(e["regime"] for e in entries):
         rows = [e for e in entries if e["regime"] == regime and e["inference_flops"]]
         for total in (False, True):
-            fig, ax = plt.subplots(figsize=(7, 4.5))
+            fig, ax = plt.subplots(figsize=(8, 5))
+            style = 0
             for family in dict.fromkeys(e["family"] for e in rows):
                 fam = [e for e in rows if e["family"] == family]
                 groups = dict.fromkeys(e["method"].split("FISTA-")[0] for e in fam)
@@ -109,14 +110,15 @@ def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int) -> list[P
                     err = np.array([e["std"]["mcc"] for e in g])
                     order = np.argsort(xs)
                     label = group + "FISTA" if family.startswith("fista") else ", ".join(e["method"] for e in g)
-                    ax.errorbar(xs[order], ys[order], yerr=err[order], marker="o", capsize=3,
-                                linestyle="-" if len(g) > 1 else "none", label=label)
+                    ax.errorbar(xs[order], ys[order], yerr=err[order], marker="osD^v<>p*hX"[style % 11], capsize=3,
+                                color=plt.cm.tab20(style % 20), linestyle="-" if len(g) > 1 else "none", label=label)
+                    style += 1
             ax.set_xscale("log")
             ax.set_xlabel("training + inference FLOPs (test set)" if total else "inference FLOPs per sample")
             ax.set_ylabel("latent MCC (test)")
             ax.set_title(f"{regime}: latent MCC vs {'total' if total else 'inference'} compute")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=6, loc="lower right")
+            ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
             fig.tight_layout()
             path = out_dir / f"{regime}_mcc_vs_{'total' if total else 'inference'}_flops.png"
             fig.savefig(path, dpi=120)

@@ -106,6 +106,8 @@ def regime_methods(config: AmortisationGapConfig, regime: str, sources: dict, pr
                      n_steps=config.train.steps)
     out += solver_methods(config, regime, sources, params["decoder"]["w"], "SC: ", training_flops=sc_train,
                           train_s=train_s, learned=True)
+    if config.methods.dl_iters:
+        out += dictionary_learning_methods(config, sources, progress)
     sae = next((e for e in encs if e.name == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         out += solver_methods(config, regime, sources, sae.dictionary, "SAE+ITO: ", training_flops=sae.training_flops,
@@ -113,6 +115,22 @@ def regime_methods(config: AmortisationGapConfig, regime: str, sources: dict, pr
         out += solver_methods(config, regime, sources, sae.dictionary, "SAE+", training_flops=sae.training_flops,
                               train_s=sae.train_s, learned=True, adam=False, warm=sae)
     return out
+
+
+def dictionary_learning_methods(config: AmortisationGapConfig, sources: dict, progress: bool = False) -> list[Method]:
+    """Our batch dictionary learning (FISTA + block-coordinate updates) on the peers' objective, for all
+    seeds in one vmapped program; test codes by the same solvers as the other dictionaries."""
+    from jaxsparse.models.dictionary_learning import learn_dictionary
+
+    m, d = config.methods, config.data
+    learn = partial(learn_dictionary, n_latents=d.n_latents, lam=m.peer_lam, n_iter=m.dl_iters, inner_iter=m.dl_inner)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 3))(ms.seeds_of(config))
+    (dictionary, _), train_s = ms.timed(ms.per_seed(learn), keys, sources["x"])
+    _log(progress, f"unknown: dictionary learning ({m.dl_iters} x FISTA-{m.dl_inner} + BCD, {train_s:.1f} s)")
+    train_flops = flops("alternating", **_sizes(config), n_iter=m.dl_inner, phase="training", n_samples=d.n_train,
+                        n_steps=m.dl_iters)
+    return solver_methods(config, "unknown", sources, dictionary, "DL: ", training_flops=train_flops, train_s=train_s,
+                          learned=True)
 
 
 def score(method: Method, sources_host: dict[str, np.ndarray]) -> list[dict[str, float]]:

@@ -32,6 +32,9 @@ per-sample-step counts (``learn_decoder`` adds the decoder's normalisation, grad
   2(Mh + h + hN + N)`` (``+2NM``).
 - ``adam_codes`` (sparse coding, codes and dictionary): forward ``N + 2MN`` (``+3MN``), loss
   ``2M + N``, backward twice the forward, update ``N`` (``+MN``).
+- ``alternating`` (``jaxsparse.models.dictionary_learning``; training only): per outer step
+  (``n_steps``) and sample, ``n_iter`` warm-started non-negative FISTA iterations plus the statistics
+  ``2N^2 + 2NM``; per outer step, one block-coordinate pass ``N (2NM + 6M)``.
 - ``topk``, ``jumprelu``, ``lista`` (no count in the paper): three forward passes (forward and a
   backward of twice its cost) plus ``2 * n_params`` for the update, ``n_params`` the encoder's
   weights (``+2MN`` for the decoder when learned).
@@ -122,8 +125,9 @@ def flops(
     """FLOPs of ``method``: per sample for inference, in total for training (module docstring).
 
     Args:
-      method: a solver (``"matmul"``, ``"ista"``, ``"fista"``, ``"omp"``, ``"matching_pursuit"``) or
-        an encoder (``"sae"``, ``"topk"``, ``"jumprelu"``, ``"mlp"``, ``"lista"``, ``"adam_codes"``).
+      method: a solver (``"matmul"``, ``"ista"``, ``"fista"``, ``"omp"``, ``"matching_pursuit"``),
+        an encoder (``"sae"``, ``"topk"``, ``"jumprelu"``, ``"mlp"``, ``"lista"``, ``"adam_codes"``),
+        or ``"alternating"`` dictionary learning (training only).
       n_latents, n_features: ``N`` and ``M``.
       n_iter: iterations (ISTA, FISTA, matching pursuit, Adam code steps) or unrolled steps (LISTA).
       k: atoms (OMP).  hidden: hidden width (MLP).
@@ -144,6 +148,13 @@ def flops(
     m = positive_int("n_features", n_features)
     if phase not in ("inference", "training"):
         raise ValueError(f"`phase` must be 'inference' or 'training', got {phase!r}")
+    if method == "alternating":
+        if phase != "training":
+            raise ValueError("method 'alternating' (dictionary learning) has only phase='training'")
+        samples = positive_int("n_samples", _needed("n_samples", n_samples, method))
+        steps = positive_int("n_steps", _needed("n_steps", n_steps, method))
+        inner = flops("fista", n_latents=n, n_features=m, n_iter=_needed("n_iter", n_iter, method), nonneg=True)
+        return steps * (samples * (inner + 2 * n * n + 2 * n * m) + n * (2 * n * m + 6 * m))
     if method in ENCODER_METHODS:
         if phase == "inference":
             return _encoder_flops(method, n, m, hidden, n_iter)

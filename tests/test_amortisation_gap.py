@@ -58,3 +58,19 @@ def test_sources_are_per_seed_and_deterministic():
     assert a["x"].shape == (2, 128, 8) and a["dictionary"].shape == (2, 16, 8)
     assert bool((a["x"] == b["x"]).all()) and not bool((a["x"][0] == a["x"][1]).all())
     assert isinstance(AmortisationGapConfig().methods.regimes, tuple)
+
+
+@pytest.mark.slow
+def test_default_run_shows_the_issue_claims(tmp_path):
+    """The full default run (about 7 minutes on 2 CPU cores): the issue's must-show numbers."""
+    results = train.engine.run_experiment("amortisation-gap", AmortisationGapConfig(), tmp_path / "ag", progress=False)
+    mcc = {(e["regime"], e["method"]): e["mean"].get("mcc") for e in results["methods"]}
+    dmcc = {(e["regime"], e["method"]): e["mean"].get("dictionary_mcc") for e in results["methods"]}
+    sae, ito, sc = mcc["unknown", "SAE"], mcc["unknown", "SAE+ITO: Adam-10000"], mcc["unknown", "SC: Adam-10000"]
+    assert sc >= sae + 0.05 and ito >= sae                                 # measured 0.653, 0.590, 0.604
+    assert mcc["known_d", "true D + Adam-10000"] >= 0.95 > mcc["known_d", "SAE"] + 0.2  # 0.974 vs 0.672
+    sc_frontier = next(r for r in results["frontier"] if r["dictionary"] == "SC")
+    assert sc_frontier["flops_ratio"] >= 100                                # measured 927x (FISTA-10)
+    spams = next((k for k in mcc if k[1].startswith("SPAMS")), None)
+    if spams is not None:                                                   # DL 0.971 / 0.991 vs 0.887 / 0.948
+        assert mcc["unknown", "DL: homotopy"] >= mcc[spams] and dmcc["unknown", "DL: homotopy"] >= dmcc[spams]

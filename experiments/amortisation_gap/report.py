@@ -16,16 +16,18 @@ def _find(entries: list[dict], regime: str, prefix: str) -> dict | None:
 
 
 def headline(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """``{"n_runs", "mean": {"regime/method/metric": value}}``: the key numbers the CLI prints."""
-    mean = {}
+    """``{"n_runs", "mean"/"std"/"min"/"max": {"regime/method/metric": value}, "frontier"}``: the key
+    numbers the CLI prints (and ``jaxsparse report`` tabulates)."""
+    stats = {"mean": {}, "std": {}, "min": {}, "max": {}}
     for regime, prefix in HEADLINE:
         e = _find(entries, regime, prefix)
         if e is not None:
             for k in ("mcc", "dictionary_mcc"):
                 if k in e["mean"]:
-                    mean[f"{regime}/{e['method']}/{k}"] = e["mean"][k]
+                    for stat in stats:
+                        stats[stat][f"{regime}/{e['method']}/{k}"] = e[stat][k]
     n_runs = len(entries[0]["runs"]) if entries else 0
-    return {"n_runs": n_runs, "mean": mean, "frontier": frontier(entries)}
+    return {"n_runs": n_runs, **stats, "frontier": frontier(entries)}
 
 
 FRONTIER = (("known_d", "true D + ", ("true D + ",)), ("unknown", "SC: ", ("SC: ",)), ("unknown", "DL: ", ("DL: ",)),

@@ -80,3 +80,17 @@ def test_diff_lists_every_differing_field():
 
 def test_train_config_seed_values():
     assert TrainConfig(seeds=3, first_seed=10).seed_values == [10, 11, 12]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    names: tuple[str, ...] = ("sae",)
+    pair: tuple[str, float] = ("a", 1.0)
+
+
+def test_override_tuple_of_strings_from_bare_words():
+    cfg = override(_Names(), ["names=sae,topk", "pair=b,2.5"])
+    assert cfg == _Names(names=("sae", "topk"), pair=("b", 2.5))
+    assert override(_Names(), ['names=["mlp"]']).names == ("mlp",)
+    with pytest.raises(ConfigError, match="`pair` expects"):
+        override(_Names(), ["pair=a,b,c"])

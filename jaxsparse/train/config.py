@@ -172,7 +172,13 @@ def _parse_text(path: str, tp: Any, text: str) -> Any:
         except ValueError:
             raise ConfigError(f"`{path}` expects float, got {text!r}") from None
     if typing.get_origin(tp) is tuple and not text.lstrip().startswith("["):
-        text = "[" + text + "]"
+        # ``a,b,c``: each item parsed as its element type (bare words for strings, numbers for numbers).
+        args = typing.get_args(tp)
+        items = [item.strip() for item in text.split(",")] if text.strip() else []
+        types = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(types) != len(items):
+            raise ConfigError(f"`{path}` expects {_type_name(tp)}, got {text!r}")
+        return [_parse_text(path, t, item) for t, item in zip(types, items)]
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.common import SparseDataConfig
 from jaxsparse import eval as metrics
 from jaxsparse.data import sparse_coding_data
 from jaxsparse.models import sae
@@ -34,14 +35,9 @@ NAME = "sae-synthetic"
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Synthetic data: N latents, M features, K active, sample counts; ``batch_size=None`` is full batch."""
+class DataConfig(SparseDataConfig):
+    """Paper-1 synthetic data plus a minibatch size; ``batch_size=None`` is full batch."""
 
-    n_latents: int = 16
-    n_features: int = 8
-    k: int = 3
-    n_train: int = 1024
-    n_test: int = 1024
     batch_size: int | None = None
 
 

@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from experiments.common import SparseDataConfig
 from jaxsparse.train import TrainConfig
 
 REGIMES = ("known_d", "known_z", "unknown")
 
 
-@dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """``x = s D``, no noise: N latents, M features, exactly K half-normal nonzeros; sample counts."""
-
-    n_latents: int = 16
-    n_features: int = 8
-    k: int = 3
-    n_train: int = 1024
-    n_test: int = 1024
+DataConfig = SparseDataConfig  # full-batch training: no batch size
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,9 +19,7 @@ import numpy as np
 import optax
 
 from experiments.amortisation_gap.config import AmortisationGapConfig
-from jaxsparse import solvers
 from jaxsparse.data import sparse_coding_data
-from jaxsparse.eval import flops
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
 from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows

@@ -4,8 +4,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsparse.solvers.gram_inverse import inverse_add, inverse_remove
+from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
 from jaxsparse.solvers.reductions import argmax_last, argmin_last
+
+
+def inverse_add(h, v, g_jj, slot):
+    q, coef, schur = add_factors(h, v, g_jj, slot)
+    return rank_one(h, q, coef), schur
+
+
+def inverse_remove(h, slot):
+    return rank_one(h, *remove_factors(h, slot))
 
 
 def _embedded_inverse(gram, atoms, slots, n_slots):

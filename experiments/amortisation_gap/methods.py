@@ -22,7 +22,7 @@ from experiments.amortisation_gap.config import AmortisationGapConfig
 from jaxsparse.data import sparse_coding_data
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
-from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows
+from jaxsparse.models.sae import Encoder, init_decoder, project_sae
 from jaxsparse.train import Task
 from jaxsparse.train.sweep import init_sweep, sweep_chunk
 
@@ -90,9 +90,7 @@ def autoencoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, 
 
 def project_decoder(params: PyTree) -> PyTree:
     """Unit-norm decoder rows (when a decoder is learned)."""
-    if "decoder" not in params:
-        return params
-    return dict(params, decoder=dict(params["decoder"], w=normalize_rows(params["decoder"]["w"])))
+    return project_sae(params) if "decoder" in params else params
 
 
 def encoder_specs(config: AmortisationGapConfig, regime: str) -> list[tuple[str, str, Encoder, dict]]:

@@ -47,14 +47,3 @@ def remove_factors(h: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]
 def rank_one(h: jax.Array, q: jax.Array, coef: jax.Array) -> jax.Array:
     """``h + coef * q q^T`` (one pass over ``h``; ``coef = 0`` leaves it unchanged)."""
     return h + coef * jnp.outer(q, q)
-
-
-def inverse_add(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Add an atom in free ``slot`` (see :func:`add_factors`); returns ``(h_new, schur)``."""
-    q, coef, schur = add_factors(h, v, g_jj, slot)
-    return rank_one(h, q, coef), schur
-
-
-def inverse_remove(h: jax.Array, slot: jax.Array) -> jax.Array:
-    """Remove the atom in ``slot`` from the active set; its row and column become zero."""
-    return rank_one(h, *remove_factors(h, slot))

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
+from jaxsparse import solvers
 from jaxsparse.eval import flops
-import jaxsparse.solvers  # noqa: F401  (registers the solver modules)
 
 
 def test_hand_counts():
@@ -26,6 +26,25 @@ def test_hand_counts():
     # Matching pursuit: 256 + 32 + 16 + 1 per iteration.
     assert flops("matching_pursuit", n_latents=16, n_features=8, n_iter=3) == 3 * 305
     assert flops("matmul", n_latents=16, n_features=8) == 256
+
+
+@pytest.mark.parametrize("n_latents,n_features", [(16, 8), (64, 8), (5, 3)])
+def test_dispatcher_is_the_solvers_own_count(n_latents, n_features):
+    """``eval.flops`` only dispatches: it equals the function beside each solver."""
+    sizes = {"n_latents": n_latents, "n_features": n_features}
+    for n_iter in (1, 7):
+        for nonneg in (False, True):
+            assert flops("ista", **sizes, n_iter=n_iter, nonneg=nonneg) == solvers.ista_flops(
+                n_latents, n_features, n_iter=n_iter, nonneg=nonneg)
+            for restart in (False, True):
+                assert flops("fista", **sizes, n_iter=n_iter, nonneg=nonneg, restart=restart) == solvers.fista_flops(
+                    n_latents, n_features, n_iter=n_iter, nonneg=nonneg, restart=restart)
+        assert flops("matching_pursuit", **sizes, n_iter=n_iter) == solvers.matching_pursuit_flops(
+            n_latents, n_features, n_iter=n_iter)
+    for k in range(1, min(n_latents, n_features) + 1):
+        assert flops("omp", **sizes, k=k) == solvers.omp_flops(n_latents, n_features, k=k)
+    # a warm start: matching pursuit pays its residual once
+    assert solvers.matching_pursuit_flops(16, 8, n_iter=3, warm_start=True) == 3 * 305 + 256 + 8
 
 
 def _xla_flops_per_sample(fn, *args, batch):
@@ -67,3 +86,9 @@ def test_bad_input():
         flops("omp", n_latents=4, n_features=2, k=5)
     with pytest.raises(TypeError, match="`n_latents`"):
         flops("matmul", n_latents=4.0, n_features=2)
+    with pytest.raises(ValueError, match="return_info"):
+        flops("homotopy", n_latents=4, n_features=2)
+    with pytest.raises(ValueError, match="`n_iter`"):
+        solvers.fista_flops(4, 2, n_iter=0)
+    with pytest.raises(TypeError, match="`n_features`"):
+        solvers.omp_flops(4, None, k=1)

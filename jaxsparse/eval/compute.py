@@ -1,18 +1,17 @@
-"""Analytic FLOPs per sample for every solver (and, as they land, every encoder).
+"""Analytic FLOPs per sample: one dispatcher over the solvers' own counts, and the encoders' counts.
 
 One multiply-add counts as 2 FLOPs; elementwise ops, comparisons and square roots as 1.
-``N`` = n_latents, ``M`` = n_features. Counts follow what our implementations execute:
+``N`` = n_latents, ``M`` = n_features. Counts follow what our implementations execute.
 
-- ``matmul``: one ``x D^T`` product, ``2MN``.
-- ``ista``/``fista``: set-up plus ``n_iter`` iterations. The gradient uses the Gram form
-  (``2N^2 + N`` per iteration, ``2MN`` once for ``x D^T``) when ``N <= 2M``, else the residual
-  form (``4MN + M``). Gradient step ``2N``, soft threshold ``3N`` (``2N`` when ``nonneg``);
-  FISTA momentum ``5N`` (plus ``2N`` for adaptive restart) and ``4`` scalar FLOPs.
-- ``omp``: ``2MN`` for ``D x``, then ``k`` steps over ``k`` padded slots: ``|.|`` and argmax
-  ``2N``, inverse-Gram update ``5k^2 + 2k``, coefficients ``2k^2``; and between steps (``k - 1``
-  times) the new correlations ``(x - z_S D_S) D^T``, ``2kM + M + 2MN``.
-- ``matching_pursuit``: per iteration correlations ``2MN``, argmax ``2N``, update ``2M + 1``
-  (a warm start adds ``2MN + M`` once for its residual).
+Each solver's count lives beside it, with its formula in its docstring, and :func:`flops` only
+dispatches to it: ``ista``/``fista`` -> :func:`jaxsparse.solvers.proximal.ista_flops` /
+:func:`~jaxsparse.solvers.proximal.fista_flops`, ``omp`` -> :func:`jaxsparse.solvers.omp.omp_flops`,
+``matching_pursuit`` -> :func:`jaxsparse.solvers.matching_pursuit.matching_pursuit_flops`, and
+``matmul`` (one ``x D^T`` product) is ``2MN``. ``homotopy``'s cost depends on the path each sample
+takes, so it has no closed form here: ``homotopy(..., return_info=True)`` reports it per sample
+(:func:`jaxsparse.solvers.homotopy.homotopy_flops` per pass).
+
+The encoder counts below still live in this module (the encoder modules are to take them over).
 
 Encoders (paper 1's counts, which include decoding ``x_hat = z D``, ``2MN``, so that an encoder's
 count is "signal in, reconstruction out"; ``h`` = hidden width, ``T`` = unrolled steps):
@@ -40,8 +39,8 @@ per-sample-step counts (``learn_decoder`` adds the decoder's normalisation, grad
   weights (``+2MN`` for the decoder when learned).
 
 Per-dictionary set-up (the Gram matrix ``D D^T``, the spectral norm) is excluded: it is paid once
-per dictionary and amortised over the batch. ``tests/test_flops.py`` checks these counts against
-XLA's own cost analysis of the compiled solvers.
+per dictionary and amortised over the batch. ``tests/test_solvers.py`` checks every solver's count
+against XLA's own cost analysis of the compiled solver.
 
 Training costs (paper 1): ``(forward + backward + update) * samples * steps`` — built from these.
 """
@@ -51,20 +50,12 @@ from __future__ import annotations
 from typing import Literal
 
 from jaxsparse._checks import positive_int
+from jaxsparse.solvers.matching_pursuit import matching_pursuit_flops
+from jaxsparse.solvers.omp import omp_flops
+from jaxsparse.solvers.proximal import fista_flops, ista_flops
 
 ENCODER_METHODS = ("sae", "topk", "jumprelu", "mlp", "lista", "adam_codes")
 SOLVER_METHODS = ("matmul", "ista", "fista", "omp", "matching_pursuit")
-
-
-def _prox_gradient_flops(n: int, m: int, n_iter: int, *, accelerate: bool, restart: bool, nonneg: bool) -> int:
-    if n <= 2 * m:
-        setup, grad = 2 * m * n, 2 * n * n + n
-    else:
-        setup, grad = 0, 4 * m * n + m
-    per_iter = grad + 2 * n + (2 * n if nonneg else 3 * n)
-    if accelerate:
-        per_iter += 5 * n + 4 + (2 * n if restart else 0)
-    return setup + n_iter * per_iter
 
 
 def _encoder_flops(method: str, n: int, m: int, hidden: int | None, n_iter: int | None) -> int:
@@ -153,7 +144,7 @@ def flops(
             raise ValueError("method 'alternating' (dictionary learning) has only phase='training'")
         samples = positive_int("n_samples", _needed("n_samples", n_samples, method))
         steps = positive_int("n_steps", _needed("n_steps", n_steps, method))
-        inner = flops("fista", n_latents=n, n_features=m, n_iter=_needed("n_iter", n_iter, method), nonneg=True)
+        inner = fista_flops(n, m, n_iter=_needed("n_iter", n_iter, method), nonneg=True)
         return steps * (samples * (inner + 2 * n * n + 2 * n * m) + n * (2 * n * m + 6 * m))
     if method in ENCODER_METHODS:
         if phase == "inference":
@@ -165,19 +156,19 @@ def flops(
         raise ValueError(f"`phase='training'` is defined for encoders {ENCODER_METHODS}, not {method!r}")
     if method == "matmul":
         return 2 * m * n
-    if method in ("ista", "fista", "matching_pursuit"):
-        if n_iter is None:
-            raise ValueError(f"`n_iter` is required for method {method!r}")
-        n_iter = positive_int("n_iter", n_iter)
-        if method == "matching_pursuit":
-            return n_iter * (2 * m * n + 2 * n + 2 * m + 1)
-        accelerate = method == "fista"
-        return _prox_gradient_flops(n, m, n_iter, accelerate=accelerate, restart=restart and accelerate, nonneg=nonneg)
+    if method == "ista":
+        return ista_flops(n, m, n_iter=_needed("n_iter", n_iter, method), nonneg=nonneg)
+    if method == "fista":
+        return fista_flops(n, m, n_iter=_needed("n_iter", n_iter, method), nonneg=nonneg, restart=restart)
+    if method == "matching_pursuit":
+        return matching_pursuit_flops(n, m, n_iter=_needed("n_iter", n_iter, method))
     if method == "omp":
-        if k is None:
-            raise ValueError("`k` is required for method 'omp'")
-        k = positive_int("k", k, maximum=n)
-        return 2 * m * n + k * (2 * n + 7 * k * k + 2 * k) + (k - 1) * (2 * k * m + m + 2 * m * n)
+        return omp_flops(n, m, k=_needed("k", k, method))
+    if method == "homotopy":
+        raise ValueError(
+            "`method` 'homotopy' has no closed-form count (it depends on each sample's path): use "
+            "jaxsparse.solvers.homotopy(..., return_info=True), whose info.flops is per sample"
+        )
     raise ValueError(f"`method` must be one of {SOLVER_METHODS + ENCODER_METHODS}; got {method!r}")
 
 

@@ -1,15 +1,20 @@
 """Sparse inference ``x -> z``: ``solver(dictionary, x, *, <hyperparameters>) -> z``.
 
 Dictionaries are ``[n_latents, n_features]`` with unit-norm rows; ``x ≈ z @ dictionary``.
+Each solver's FLOPs count per sample sits beside it (``<solver>_flops``; homotopy reports its own
+per sample with ``return_info=True``); ``jaxsparse.eval.flops(method, ...)`` dispatches to them.
 """
 
 from jaxsparse.solvers.homotopy import homotopy
-from jaxsparse.solvers.matching_pursuit import matching_pursuit
-from jaxsparse.solvers.omp import omp
+from jaxsparse.solvers.matching_pursuit import matching_pursuit, matching_pursuit_flops
+from jaxsparse.solvers.omp import omp, omp_flops
 from jaxsparse.solvers.prox import soft_threshold, top_k
-from jaxsparse.solvers.proximal import fista, ista, lasso_objective, lipschitz_constant, proximal_gradient
+from jaxsparse.solvers.proximal import (
+    fista, fista_flops, ista, ista_flops, lasso_objective, lipschitz_constant, proximal_gradient, proximal_gradient_flops,
+)
 
 __all__ = [
-    "fista", "homotopy", "ista", "lasso_objective", "lipschitz_constant", "matching_pursuit", "omp",
-    "proximal_gradient", "soft_threshold", "top_k",
+    "fista", "fista_flops", "homotopy", "ista", "ista_flops", "lasso_objective", "lipschitz_constant",
+    "matching_pursuit", "matching_pursuit_flops", "omp", "omp_flops", "proximal_gradient",
+    "proximal_gradient_flops", "soft_threshold", "top_k",
 ]

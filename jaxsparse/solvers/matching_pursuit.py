@@ -6,6 +6,9 @@ For one signal ``x: [M]``, dictionary ``D: [N, M]`` with unit-norm rows, residua
     z_j += c_j;  r -= c_j D_j          (c_j clipped at 0 when nonneg)
 
 An atom may be selected more than once, so ``n_iter`` bounds (does not fix) the number of nonzeros.
+
+FLOPs per sample (:func:`matching_pursuit_flops`): per iteration the correlations ``2MN``, the
+argmax ``2N`` and the update ``2M + 1``; a warm start adds its residual ``x - z D``, ``2MN + M``, once.
 """
 
 from __future__ import annotations
@@ -37,6 +40,24 @@ def _matching_pursuit(dictionary, x, init, *, n_iter, nonneg):
 
     (z, _), _ = jax.lax.scan(step, (z0, residual0), None, length=n_iter)
     return z
+
+
+def matching_pursuit_flops(n_latents: int, n_features: int, *, n_iter: int = 10, warm_start: bool = False) -> int:
+    """FLOPs per sample of :func:`matching_pursuit` (a multiply-add is 2)::
+
+        n_iter * (2MN + 2N + 2M + 1)   (+ 2MN + M with a warm start)
+
+    Args:
+      n_latents, n_features: ``N`` and ``M``.
+      n_iter: greedy steps.
+      warm_start: an ``init`` is passed (its residual is computed once).
+    Returns:
+      FLOPs per sample, an ``int``.
+    """
+    n = positive_int("n_latents", n_latents)
+    m = positive_int("n_features", n_features)
+    n_iter = positive_int("n_iter", n_iter)
+    return n_iter * (2 * m * n + 2 * n + 2 * m + 1) + (2 * m * n + m if warm_start else 0)
 
 
 def matching_pursuit(

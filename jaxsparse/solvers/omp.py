@@ -11,6 +11,10 @@ runs ``k`` greedy steps; with residual ``r = x - z D`` and support ``S``::
 in arrays padded to ``k`` slots. A step adds no atom (its coefficient stays 0) when the residual is
 numerically zero or the new atom is numerically in the span of the support, where scikit-learn's
 ``orthogonal_mp`` stops early.
+
+FLOPs per sample (:func:`omp_flops`): ``2MN`` for ``D x``; per step the argmax ``2N``, the
+inverse-Gram update ``5k^2 + 2k`` and the coefficients ``2k^2`` over ``k`` padded slots; between
+steps (``k - 1`` times) the new correlations ``(x - z_S D_S) D^T``, ``2kM + M + 2MN``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,27 @@ def _omp(dictionary: jax.Array, x: jax.Array, k: int) -> jax.Array:
     batch_shape, n_latents = x.shape[:-1], dictionary.shape[0]
     z = _omp_batch(dictionary, x.reshape(-1, x.shape[-1]), k)
     return z.reshape(batch_shape + (n_latents,))
+
+
+def omp_flops(n_latents: int, n_features: int, *, k: int) -> int:
+    """FLOPs per sample of :func:`omp` (what ``_omp_batch`` executes; a multiply-add is 2)::
+
+        2MN + k (2N + 7k^2 + 2k) + (k - 1)(2kM + M + 2MN)
+
+    Args:
+      n_latents, n_features: ``N`` and ``M``.
+      k: atoms selected, ``1 <= k <= N``.
+    Returns:
+      FLOPs per sample, an ``int``.
+
+    Example::
+
+        omp_flops(16, 8, k=2)   # 256 + 2 * 64 + 296 = 680
+    """
+    n = positive_int("n_latents", n_latents)
+    m = positive_int("n_features", n_features)
+    k = positive_int("k", k, maximum=n)
+    return 2 * m * n + k * (2 * n + 7 * k * k + 2 * k) + (k - 1) * (2 * k * m + m + 2 * m * n)
 
 
 def omp(dictionary: jax.Array, x: jax.Array, *, k: int) -> jax.Array:

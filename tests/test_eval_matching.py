@@ -172,3 +172,38 @@ def test_dictionary_mcc_bad_inputs(rng):
         dictionary_mcc(np.ones((5, 4), dtype=np.int32), d)
     with pytest.raises(ValueError, match="`d_hat`.*infinite"):
         dictionary_mcc(d, np.where(d > 0, np.inf, d))
+
+
+def test_mcc_hand_worked_greedy_trap():
+    """Two latents, three samples, correlations worked by hand; the best single pair (0.982) is not
+    in the optimal matching, so a greedy matcher would give (9/sqrt(84) + 1/2) / 2 = 0.741."""
+    z_true = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0]])    # u = (0, 1, 2), v = (1, 0, 0)
+    z_hat = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 1.0]])     # h0 = (0, 1, 3), h1 = (0, 0, 1)
+    # Pearson: rho(u,h0) = 9/sqrt(84), rho(u,h1) = sqrt(3)/2, rho(v,h0) = -2/sqrt(7), rho(v,h1) = -1/2.
+    out = mcc(z_true, z_hat, method="pearson")
+    np.testing.assert_array_equal(out["matching"], [1, 0])
+    np.testing.assert_allclose(out["correlations"], [np.sqrt(3) / 2, 2 / np.sqrt(7)], rtol=1e-12)
+    np.testing.assert_allclose(out["mcc"], (np.sqrt(3) / 2 + 2 / np.sqrt(7)) / 2, rtol=1e-12)  # 0.81096
+    # Spearman (ranks, ties averaged): rho_s(u,h0) = 1, rho_s(u,h1) = sqrt(3)/2, rho_s(v,h0) = -sqrt(3)/2,
+    # rho_s(v,h1) = -1/2, so the swap (sqrt(3)) beats the identity (1.5).
+    out = mcc(z_true, z_hat, method="spearman")
+    np.testing.assert_array_equal(out["matching"], [1, 0])
+    np.testing.assert_allclose(out["mcc"], np.sqrt(3) / 2, rtol=1e-12)
+    # One latent: 9/sqrt(84) = 0.98198, below 1 without any clipping involved.
+    np.testing.assert_allclose(mcc(z_true[:, :1], z_hat[:, :1])["mcc"], 9 / np.sqrt(84), rtol=1e-12)
+
+
+def test_similarity_above_one_is_an_error_not_clipped(monkeypatch):
+    """Only round-off above 1 is absorbed; an unnormalised similarity raises instead of reading as 1."""
+    import jaxsparse.eval.matching as matching
+
+    out = matching._match(np.array([[1.0 + 1e-13, 0.2], [0.1, 0.5]]))
+    np.testing.assert_allclose(out["correlations"], [1.0, 0.5])
+    assert out["mcc"] <= 1.0
+    with pytest.raises(RuntimeError, match="normalisation bug"):
+        matching._match(np.array([[1.5, 0.0], [0.0, 1.0]]))
+    # A broken standardisation (centred, not unit-norm) is caught through the public metric.
+    monkeypatch.setattr(matching, "_standardised", lambda z: z - z.mean(axis=0))
+    z = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(RuntimeError, match="normalisation bug"):
+        mcc(z, 3.0 * z)

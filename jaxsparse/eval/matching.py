@@ -124,9 +124,22 @@ def _standardised(z: np.ndarray) -> np.ndarray:
     return _unit_columns(z - z.mean(axis=0), np.all(z == z[:1], axis=0))
 
 
+_ROUND_OFF = 1e-9  # |rho| and |cos| of unit float64 columns exceed 1 by a few ulps at most
+
+
 def _match(similarity: np.ndarray) -> dict[str, Any]:
-    """Hungarian matching of rows (true) to columns (learned) maximising the total similarity."""
-    similarity = np.clip(similarity, 0.0, 1.0)  # round-off can leave |rho| a hair above 1
+    """Hungarian matching of rows (true) to columns (learned) maximising the total similarity.
+
+    ``similarity`` holds absolute correlations or cosines, so ``0 <= S <= 1`` up to round-off: values
+    above 1 by round-off are set to 1; anything larger is a bug upstream and raises, not clipped.
+    """
+    excess = float(np.max(similarity)) - 1.0
+    if excess > _ROUND_OFF or not np.all(similarity >= 0):
+        raise RuntimeError(
+            f"similarity must lie in [0, 1] (absolute correlations/cosines); got max {1.0 + excess!r}, "
+            f"min {float(np.min(similarity))!r}: a normalisation bug, not round-off"
+        )
+    similarity = np.minimum(similarity, 1.0)
     rows, cols = scipy.optimize.linear_sum_assignment(similarity, maximize=True)
     matched = similarity[rows, cols]  # rows come back as 0..n_true-1, in order
     return {"mcc": float(matched.mean()), "matching": cols.astype(np.int64), "correlations": matched}

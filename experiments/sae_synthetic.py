@@ -111,7 +111,7 @@ def build(config: SAEConfig) -> Task:
         )
     grid = config.model.lam_grid
     return Task(
-        init=lambda key: sae.init_sae(key, config.data.n_features, config.model.n_latents),
+        init=lambda key, source: sae.init_sae(key, config.data.n_features, config.model.n_latents),
         loss_fn=partial(loss, config),
         optimizer=optax.adam(config.optim.lr),
         data_fn=partial(batch, config),

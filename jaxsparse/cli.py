@@ -12,7 +12,9 @@ Multi-host: add ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 ``--distributed`` to auto-detect SLURM/TPU/MPI clusters) and start the same command on every host.
 
 The CLI has no per-experiment code: experiments are found in the registry (importing the
-``experiments`` package registers them). Heavy imports happen inside the commands.
+``experiments`` package registers them). Heavy imports happen inside the commands. Errors of the
+project's own kinds (bad config, bad run directory, diverged training, unreadable checkpoint) print
+one line and exit 1; anything else is a bug and shows its traceback (``--debug`` shows it always).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Sequence
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jaxsparse", description=__doc__.split("\n\n")[0])
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="experiments and their default configs")
@@ -43,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="run directory (default runs/<name>/<timestamp>)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                      help="override a config field, e.g. --set model.lam=0.03 (repeatable)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the engine's files of an existing run of the same experiment (other files are kept)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     resume = sub.add_parser("resume", parents=[dist], help="continue a run from its latest good checkpoint")
@@ -68,7 +72,9 @@ def _init_distributed(args: argparse.Namespace) -> None:
 
     if args.coordinator:
         if args.num_processes is None or args.process_id is None:
-            raise ValueError("--coordinator needs --num-processes and --process-id")
+            from jaxsparse.train import ConfigError
+
+            raise ConfigError("--coordinator needs --num-processes and --process-id")
         jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
     else:
         jax.distributed.initialize()
@@ -105,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"train.seeds={args.seeds}")
     config = train.override(exp.config_cls(), overrides)
     out = args.out or f"runs/{exp.name}/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    results = train.engine.run_experiment(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    results = train.fit(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress)
     _print_summary(out, results)
     return 0
 
@@ -116,7 +122,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     exp, saved = train.load_config(args.run_dir)
     config = train.override(saved, args.overrides) if args.overrides else None
-    results = train.engine.run_experiment(exp, config, args.run_dir, resume=True, progress=not args.no_progress)
+    results = train.fit(exp, config, args.run_dir, resume=True, progress=not args.no_progress)
     _print_summary(args.run_dir, results)
     return 0
 
@@ -127,8 +133,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from jaxsparse.train.report import results_table
 
     out = train.evaluate(args.run_dir, args.step)
-    for step, results in out.items():
-        print(f"checkpoint {step}:\n{results_table(results)}")
+    for method, scored in (out["methods"].items() if "methods" in out else [(None, out)]):
+        for step, results in scored.items():
+            print(f"{method + ', ' if method else ''}checkpoint {step}:\n{results_table(results)}")
     return 0
 
 
@@ -160,9 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _init_distributed(args)
         _quiet_orbax()
         return COMMANDS[args.command](args)
-    except (ConfigError, RunDirError, TrainingDiverged, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"jaxsparse {args.command}: error: {msg}", file=sys.stderr)
+    except (ConfigError, RunDirError, TrainingDiverged, CheckpointError) as e:  # the project's own errors only
+        if args.debug:
+            raise
+        print(f"jaxsparse {args.command}: error: {e}", file=sys.stderr)
         return 1
 
 

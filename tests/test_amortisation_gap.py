@@ -6,7 +6,7 @@ import json
 import pytest
 
 from experiments.amortisation_gap import AmortisationGapConfig, smoke
-from experiments.amortisation_gap import methods as ms
+from experiments.amortisation_gap import tasks as ts
 from jaxsparse import train
 
 
@@ -17,26 +17,36 @@ def _tiny():
 
 
 def test_smoke_run_writes_table_figures_and_scores(tmp_path):
-    results = train.engine.run_experiment("amortisation-gap", _tiny(), tmp_path / "ag", progress=False)
+    results = train.fit("amortisation-gap", _tiny(), tmp_path / "ag", progress=False)
     saved = json.loads((tmp_path / "ag" / "results.json").read_text())
-    assert saved["n_runs"] == 2 and results["mean"]
-    names = {(e["regime"], e["method"]) for e in saved["methods"]}
-    for expected in [("known_d", "SAE"), ("known_d", "true D + homotopy"), ("known_z", "SAE"), ("unknown", "LISTA-3"),
-                     ("unknown", "SC: Adam-200"), ("unknown", "DL: homotopy"), ("unknown", "SAE+ITO: Adam-200"), ("unknown", "SAE+FISTA-5 (warm)"),
-                     ("unknown", "sklearn MiniBatchDL (5 it)")]:
+    assert saved == json.loads(json.dumps(results)) and saved["n_runs"] == 2 and saved["std_ddof"] == 1
+    names = {e["method"] for e in saved["methods"]}
+    for expected in ["known_d/SAE", "known_d/true D + homotopy", "known_z/SAE", "unknown/LISTA-3", "unknown/SC: Adam-200",
+                     "unknown/DL: homotopy", "unknown/SAE+ITO: Adam-200", "unknown/SAE+FISTA-5 (warm)"]:
         assert expected in names
     for e in saved["methods"]:
-        assert len(e["runs"]) == 2 and 0.0 <= e["mean"]["mcc"] <= 1.0
-        if e["regime"] == "unknown":
-            assert 0.0 <= e["mean"]["dictionary_mcc"] <= 1.0
-    warm = next(e for e in saved["methods"] if e["method"] == "SAE+FISTA-5 (warm)")
-    sae = next(e for e in saved["methods"] if e["method"] == "SAE" and e["regime"] == "unknown")
+        assert len(e["per_seed"]) == 2 and e["n_runs"] == 2
+        assert e["mean"]["mcc"] == pytest.approx(sum(r["mcc"] for r in e["per_seed"]) / 2)
+    warm = next(e for e in saved["methods"] if e["method"] == "unknown/SAE+FISTA-5 (warm)")
+    sae = next(e for e in saved["methods"] if e["method"] == "unknown/SAE")
     assert warm["inference_flops"] > sae["inference_flops"] and warm["training_flops"] == sae["training_flops"]
     assert "| known_d | SAE |" in (tmp_path / "ag" / "results.md").read_text()
     figs = sorted(p.name for p in (tmp_path / "ag" / "figures").iterdir())
     assert "unknown_mcc_vs_inference_flops.png" in figs and "known_d_mcc_vs_total_flops.png" in figs
+    # every trained method is an engine run of its own: restorable, and re-scored by `jaxsparse eval`
+    for method in ("known_d/SAE", "known_z/SAE", "unknown/LISTA-3", "unknown/SC", "unknown/DL"):
+        assert (tmp_path / "ag" / "methods" / method / "results.json").is_file(), method
+    assert train.methods(tmp_path / "ag") == ["known_d/SAE", "known_z/SAE", "unknown/SAE", "unknown/LISTA-3",
+                                              "unknown/SC", "unknown/DL"]
+    config, state = train.restore(tmp_path / "ag", method="unknown/SAE")
+    assert state.params["decoder"]["w"].shape == (2, 16, 8) and state.step.tolist() == [200, 200]
+    scored = train.evaluate(tmp_path / "ag")["methods"]
+    sae_run = json.loads((tmp_path / "ag" / "methods" / "unknown" / "SAE" / "results.json").read_text())
+    assert sorted(scored["unknown/SAE"]) == ["100", "200"]
+    assert scored["unknown/SAE"]["200"]["mean"]["mcc"] == pytest.approx(sae_run["mean"]["mcc"], rel=1e-6)
+    assert scored["unknown/SAE"]["200"]["mean"]["mcc"] == pytest.approx(sae["mean"]["mcc"], rel=1e-5)
     with pytest.raises(train.RunDirError):
-        train.engine.run_experiment("amortisation-gap", _tiny(), tmp_path / "ag", progress=False)
+        train.fit("amortisation-gap", _tiny(), tmp_path / "ag", progress=False)
 
 
 def test_registered_with_paper_defaults_and_overrides():
@@ -47,14 +57,18 @@ def test_registered_with_paper_defaults_and_overrides():
     assert (c.methods.lam, c.methods.lr, c.methods.code_lr, c.methods.mlp_hidden) == (0.01, 1e-3, 3e-3, (32, 256))
     grid = train.override(c, ["data.n_latents=128", "data.n_features=32", "data.k=9", "methods.mlp_hidden=32"])
     assert (grid.data.n_latents, grid.data.k, grid.methods.mlp_hidden) == (128, 9, (32,))
-    with pytest.raises(ValueError, match="regimes"):
+    with pytest.raises(train.ConfigError, match="regimes"):
         dataclasses.replace(c, methods=dataclasses.replace(c.methods, regimes=("bogus",)))
-    assert isinstance(exp.build(c), train.Task)
+    tasks = exp.build(c)
+    assert list(tasks)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_d/MLP-256"] and "unknown/DL" in tasks
+    assert tasks["known_d/SAE"].steps == 20_000 and tasks["unknown/SAE"].steps == 40_000
 
 
 def test_sources_are_per_seed_and_deterministic():
     config = _tiny()
-    a, b = ms.sources_of(config), ms.sources_of(config)
+    task = ts.build(config)["unknown/SAE"]
+    sources = lambda: train.build_sweep(task, config.train.seed_values).sources()  # noqa: E731
+    a, b = sources(), sources()
     assert a["x"].shape == (2, 128, 8) and a["dictionary"].shape == (2, 16, 8)
     assert bool((a["x"] == b["x"]).all()) and not bool((a["x"][0] == a["x"][1]).all())
     assert isinstance(AmortisationGapConfig().methods.regimes, tuple)
@@ -63,9 +77,9 @@ def test_sources_are_per_seed_and_deterministic():
 @pytest.mark.slow
 def test_default_run_shows_the_issue_claims(tmp_path):
     """The full default run (about 7 minutes on 2 CPU cores): the issue's must-show numbers."""
-    results = train.engine.run_experiment("amortisation-gap", AmortisationGapConfig(), tmp_path / "ag", progress=False)
-    mcc = {(e["regime"], e["method"]): e["mean"].get("mcc") for e in results["methods"]}
-    dmcc = {(e["regime"], e["method"]): e["mean"].get("dictionary_mcc") for e in results["methods"]}
+    results = train.fit("amortisation-gap", AmortisationGapConfig(), tmp_path / "ag", progress=False)
+    mcc = {(e["regime"], e["label"]): e["mean"].get("mcc") for e in results["methods"]}
+    dmcc = {(e["regime"], e["label"]): e["mean"].get("dictionary_mcc") for e in results["methods"]}
     sae, ito, sc = mcc["unknown", "SAE"], mcc["unknown", "SAE+ITO: Adam-10000"], mcc["unknown", "SC: Adam-10000"]
     assert sc >= sae + 0.05 and ito >= sae                                 # measured 0.653, 0.590, 0.604
     assert mcc["known_d", "true D + Adam-10000"] >= 0.95 > mcc["known_d", "SAE"] + 0.2  # 0.974 vs 0.672

@@ -71,11 +71,20 @@ def test_bad_set_names_the_field(tmp_path, capsys, setting, message):
     assert not (tmp_path / "x").exists()
 
 
-def test_unknown_experiment_and_missing_run_dir(tmp_path, capsys):
+def test_unknown_experiment(capsys):
     assert main(["run", "no-such-experiment"]) == 1
     assert "unknown experiment 'no-such-experiment'" in capsys.readouterr().err
-    assert main(["resume", str(tmp_path / "missing")]) == 1
-    assert "config.json does not exist" in capsys.readouterr().err
+
+
+def test_a_bug_is_not_hidden_as_a_one_line_error(monkeypatch, tmp_path):
+    from jaxsparse import train
+
+    def broken(*args, **kwargs):
+        raise ValueError("a real bug")
+
+    monkeypatch.setattr(train, "fit", broken)
+    with pytest.raises(ValueError, match="a real bug"):  # a traceback, not "error: a real bug" and exit 1
+        main(["run", "sae-synthetic", "--out", str(tmp_path / "unused")])
 
 
 def _final_state(run_dir: Path):
@@ -115,4 +124,56 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise
     assert read_metrics(full / "metrics.jsonl") == read_metrics(killed / "metrics.jsonl")
-    assert json.loads((full / "results.json").read_text()) == json.loads((killed / "results.json").read_text())
+    a, b = (json.loads((d / "results.json").read_text()) for d in (full, killed))
+    assert _without_timing(a) == _without_timing(b) and b["timing"]["resumed_from_step"] > 0
+
+
+AG_SMALL = [
+    "--seeds", "2", "--no-progress", "--set", "methods.regimes=unknown", "--set", "methods.encoders=sae",
+    "--set", "data.n_train=128", "--set", "data.n_test=128", "--set", "methods.code_steps=50",
+    "--set", "methods.fista_iters=3", "--set", "methods.exact_solvers=false", "--set", "methods.dl_iters=20",
+    "--set", "train.steps=2000", "--set", "train.log_every=100", "--set", "train.checkpoint_every=100",
+]  # fmt: skip
+
+
+def _without_timing(obj):
+    """``obj`` with every ``timing`` entry (wall times) removed."""
+    if isinstance(obj, dict):
+        return {k: _without_timing(v) for k, v in obj.items() if k != "timing"}
+    if isinstance(obj, list):
+        return [_without_timing(v) for v in obj]
+    return obj
+
+
+def test_main_job_killed_during_its_second_method_resumes_to_the_same_results(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    ref = subprocess.run(_cli("run", "amortisation-gap", "--out", str(full), *AG_SMALL), env=DETERMINISTIC_ENV,
+                         capture_output=True, text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr
+    proc = subprocess.Popen(_cli("run", "amortisation-gap", "--out", str(killed), *AG_SMALL), env=DETERMINISTIC_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = killed / "methods" / "unknown" / "SC" / "checkpoints"  # methods: unknown/SAE, unknown/SC, unknown/DL
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if second.is_dir() and any(p.name.isdigit() for p in second.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    first_results = (killed / "methods" / "unknown" / "SAE" / "results.json").read_bytes()
+    assert not (killed / "methods" / "unknown" / "SC" / "results.json").exists()
+    assert not (killed / "results.json").exists()
+
+    res = subprocess.run(_cli("resume", str(killed), "--no-progress"), env=DETERMINISTIC_ENV, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    # the finished first method was not trained again; the second continued from its checkpoint
+    assert (killed / "methods" / "unknown" / "SAE" / "results.json").read_bytes() == first_results
+    resumed = json.loads((killed / "methods" / "unknown" / "SC" / "results.json").read_text())
+    assert resumed["timing"]["resumed_from_step"] > 0
+    for name in ("results.json", "methods/unknown/SC/results.json", "methods/unknown/DL/results.json"):
+        a, b = (json.loads((d / name).read_text()) for d in (full, killed))
+        assert _without_timing(a) == _without_timing(b), name
+    assert read_metrics(full / "methods/unknown/SC/metrics.jsonl") == read_metrics(
+        killed / "methods/unknown/SC/metrics.jsonl")

@@ -109,8 +109,9 @@ def test_run_refuses_existing_directory_without_overwrite(finished, tmp_path):
         fit("sae-synthetic", TINY, run_dir, progress=False)
     assert _snapshot(run_dir) == before  # nothing touched
     (run_dir / "stale.txt").write_text("from the old run")
-    fit("sae-synthetic", TINY, run_dir, overwrite=True, progress=False)  # explicit: replaces the run
-    assert not (run_dir / "stale.txt").exists() and (run_dir / "results.json").is_file()
+    fit("sae-synthetic", TINY, run_dir, overwrite=True, progress=False)  # explicit: replaces the run's own files
+    assert (run_dir / "stale.txt").read_text() == "from the old run"  # a file the engine did not write is kept
+    assert (run_dir / "results.json").is_file()
     assert len(read_metrics(run_dir / "metrics.jsonl")) == len(read_metrics(finished[0] / "metrics.jsonl"))
 
 

@@ -46,21 +46,13 @@ SC dictionary FISTA-10 matches Adam-10k's MCC with 927x fewer inference FLOPs; o
 FISTA-100 is within 0.01 at 99x fewer; on the true D FISTA needs 300 iterations (33x).
 """
 
+from experiments.amortisation_gap.analysis import analyze
 from experiments.amortisation_gap.config import AmortisationGapConfig, smoke
-from experiments.amortisation_gap.run import run
+from experiments.amortisation_gap.tasks import build
 from jaxsparse.train import register
 
 NAME = "amortisation-gap"
 
+register(NAME, AmortisationGapConfig, build, analyze=analyze, module=__name__)
 
-def build(config: AmortisationGapConfig):
-    """The engine task of the main method (the SAE, unknown regime), for ``jaxsparse.train.fit`` users."""
-    from experiments.amortisation_gap import methods
-
-    label, _, encoder, _ = methods.encoder_specs(config, "unknown")[0]
-    return methods.encoder_task(config, "unknown", encoder)
-
-
-register(NAME, AmortisationGapConfig, build, run=run, module=__name__)
-
-__all__ = ["AmortisationGapConfig", "NAME", "build", "run", "smoke"]
+__all__ = ["AmortisationGapConfig", "NAME", "analyze", "build", "smoke"]

@@ -1,7 +1,7 @@
 """Configuration of the amortisation-gap experiment (paper 1), with the paper's defaults.
 
-Command: ``jaxsparse run amortisation-gap`` (5 seeds, all regimes and methods; ~5 min on 2 CPU
-cores, see ``experiments/amortisation_gap/__init__.py`` for the measured numbers).
+Command: ``jaxsparse run amortisation-gap`` (5 seeds, all regimes and methods; see
+``experiments/amortisation_gap/__init__.py`` for the runtime and the measured numbers).
 Scaling grid: ``--set data.n_latents=128 --set data.n_features=32 --set data.k=9``.
 Tests use :func:`smoke` (tiny sizes and step counts).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from experiments.common import SparseDataConfig
-from jaxsparse.train import TrainConfig
+from jaxsparse.models.encoders import ENCODERS
+from jaxsparse.train import ConfigError, TrainConfig
 
 REGIMES = ("known_d", "known_z", "unknown")
 
@@ -39,12 +40,14 @@ class MethodsConfig:
         encoders always have biases, as in the paper's code.
       topk_k: TopK's k (default: the true K, 3).  lista_iters: LISTA's unrolled steps.
       fista_iters: FISTA budgets of the compute frontier.
+      exact_solvers: also infer codes by OMP (k = K) and exact homotopy on every dictionary.
       dl_iters, dl_inner: our batch dictionary learning (FISTA codes + block-coordinate atom updates,
         :mod:`jaxsparse.models.dictionary_learning`): outer steps and warm-started FISTA iterations
-        per step; its Lasso weight is ``peer_lam`` (the peers' objective). ``dl_iters=0`` skips it.
-      peers: also run scikit-learn's MiniBatchDictionaryLearning and SPAMS trainDL (if installed).
-      peer_iters: scikit-learn's ``max_iter`` epochs (SPAMS runs ``5 * peer_iters`` iterations).
-      peer_lam: the peers' per-sample Lasso weight (``0.5 ||x - sD||^2 + peer_lam ||s||_1``).
+        per step. ``dl_iters=0`` skips it. Peers (SPAMS, scikit-learn) at equal budgets:
+        ``jaxsparse run dictionary-learning-peers``.
+      dl_lam: its per-sample Lasso weight (``0.5 ||x - sD||^2 + dl_lam ||s||_1``), used both to learn
+        the dictionary and to infer test codes on it (every dictionary's inference uses the weight
+        it was trained with; see :func:`jaxsparse.losses.lasso_lam`).
     """
 
     regimes: tuple[str, ...] = REGIMES
@@ -60,11 +63,10 @@ class MethodsConfig:
     topk_k: int = 3
     lista_iters: int = 3
     fista_iters: tuple[int, ...] = (1, 3, 10, 30, 100, 300)
+    exact_solvers: bool = True
     dl_iters: int = 1000
     dl_inner: int = 20
-    peers: bool = True
-    peer_iters: int = 200
-    peer_lam: float = 0.005
+    dl_lam: float = 0.005
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +75,17 @@ class AmortisationGapConfig:
 
     data: DataConfig = DataConfig()
     methods: MethodsConfig = MethodsConfig()
-    train: TrainConfig = TrainConfig(steps=40_000, seeds=5, log_every=1000, checkpoint_every=40_000)
+    train: TrainConfig = TrainConfig(steps=40_000, seeds=5, log_every=1000, checkpoint_every=10_000)
 
     def __post_init__(self):
         bad = [r for r in self.methods.regimes if r not in REGIMES]
         if bad:
-            raise ValueError(f"`methods.regimes` must be among {REGIMES}, got {bad}")
+            raise ConfigError(f"`methods.regimes` must be among {REGIMES}, got {bad}")
         if self.data.k > self.data.n_latents:
-            raise ValueError(f"`data.k` ({self.data.k}) must be <= `data.n_latents` ({self.data.n_latents})")
+            raise ConfigError(f"`data.k` ({self.data.k}) must be <= `data.n_latents` ({self.data.n_latents})")
+        bad = [e for e in self.methods.encoders + self.methods.known_encoders if e not in ENCODERS]
+        if bad:
+            raise ConfigError(f"`methods.encoders`/`methods.known_encoders` must be among {ENCODERS}, got {bad}")
 
 
 def smoke(config: AmortisationGapConfig | None = None) -> AmortisationGapConfig:
@@ -90,6 +95,6 @@ def smoke(config: AmortisationGapConfig | None = None) -> AmortisationGapConfig:
         config,
         data=dataclasses.replace(config.data, n_train=128, n_test=128),
         methods=dataclasses.replace(config.methods, mlp_hidden=(8,), steps_known=200, code_steps=200,
-                                    fista_iters=(3, 30), peer_iters=5, dl_iters=50),
-        train=dataclasses.replace(config.train, steps=200, seeds=2, log_every=100, checkpoint_every=200),
+                                    fista_iters=(3, 30), dl_iters=50),
+        train=dataclasses.replace(config.train, steps=200, seeds=2, log_every=100, checkpoint_every=100),
     )

@@ -7,27 +7,28 @@ from typing import Any
 
 import numpy as np
 
+from jaxsparse.train import rundir
+
 HEADLINE = (("unknown", "SAE"), ("unknown", "SAE+ITO: Adam-"), ("unknown", "SC: Adam-"), ("unknown", "MLP-256"), ("unknown", "DL: homotopy"),
             ("known_d", "SAE"), ("known_d", "true D + Adam-"), ("known_d", "true D + homotopy"))
 
 
 def _find(entries: list[dict], regime: str, prefix: str) -> dict | None:
-    return next((e for e in entries if e["regime"] == regime and e["method"].startswith(prefix)), None)
+    return next((e for e in entries if e["regime"] == regime and e["label"].startswith(prefix)), None)
 
 
-def headline(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """``{"n_runs", "mean"/"std"/"min"/"max": {"regime/method/metric": value}, "frontier"}``: the key
-    numbers the CLI prints (and ``jaxsparse report`` tabulates)."""
-    stats = {"mean": {}, "std": {}, "min": {}, "max": {}}
+def headline(entries: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """The key numbers the CLI prints (and ``jaxsparse report`` tabulates), as one
+    :func:`~jaxsparse.train.rundir.summarize` of per-seed rows ``{"<method>/<metric>": value}``."""
+    rows = [{"seed": seed} for seed in seeds]
     for regime, prefix in HEADLINE:
         e = _find(entries, regime, prefix)
         if e is not None:
             for k in ("mcc", "dictionary_mcc"):
                 if k in e["mean"]:
-                    for stat in stats:
-                        stats[stat][f"{regime}/{e['method']}/{k}"] = e[stat][k]
-    n_runs = len(entries[0]["runs"]) if entries else 0
-    return {"n_runs": n_runs, **stats, "frontier": frontier(entries)}
+                    for row, run in zip(rows, e["per_seed"]):
+                        row[f"{e['method']}/{k}"] = run[k]
+    return rundir.summarize(rows)
 
 
 FRONTIER = (("known_d", "true D + ", ("true D + ",)), ("unknown", "SC: ", ("SC: ",)), ("unknown", "DL: ", ("DL: ",)),
@@ -39,19 +40,19 @@ def frontier(entries: list[dict[str, Any]], tol: float = 0.01) -> list[dict[str,
     paper's Adam code fit on the same dictionary, and its inference-FLOPs ratio to Adam."""
     out = []
     for regime, adam_prefix, prefixes in FRONTIER:
-        adam = next((e for e in entries if e["regime"] == regime and e["method"].startswith(adam_prefix + "Adam")), None)
+        adam = next((e for e in entries if e["regime"] == regime and e["label"].startswith(adam_prefix + "Adam")), None)
         if adam is None:
             continue
         cands = [e for e in entries if e["regime"] == regime and e["family"] != "adam" and e["inference_flops"]
-                 and e["method"].startswith(prefixes)]
+                 and e["label"].startswith(prefixes)]
         ok = sorted((e for e in cands if e["mean"]["mcc"] >= adam["mean"]["mcc"] - tol),
                     key=lambda e: e["inference_flops"])
         best = max(cands, key=lambda e: e["mean"]["mcc"], default=None)
-        row = {"regime": regime, "dictionary": adam_prefix.rstrip(": +"), "adam": adam["method"],
+        row = {"regime": regime, "dictionary": adam_prefix.rstrip(": +"), "adam": adam["label"],
                "adam_mcc": adam["mean"]["mcc"], "adam_flops": adam["inference_flops"],
-               "best_solver": best and best["method"], "best_solver_mcc": best and best["mean"]["mcc"]}
+               "best_solver": best and best["label"], "best_solver_mcc": best and best["mean"]["mcc"]}
         if ok:
-            row.update(cheapest_match=ok[0]["method"], cheapest_match_mcc=ok[0]["mean"]["mcc"],
+            row.update(cheapest_match=ok[0]["label"], cheapest_match_mcc=ok[0]["mean"]["mcc"],
                        cheapest_match_flops=ok[0]["inference_flops"],
                        flops_ratio=adam["inference_flops"] / ok[0]["inference_flops"])
         out.append(row)
@@ -78,12 +79,14 @@ def _pm(e: dict, k: str) -> str:
 
 
 def table(entries: list[dict[str, Any]]) -> str:
-    """A markdown table: one row per (regime, method), mean ± std over seeds."""
+    """A markdown table: one row per (regime, method), mean ± std over seeds (ddof=1); wall times of
+    all seeds together, steady state, compilation apart."""
     head = ("| regime | method | latent MCC | dict MCC | FVU | L0 | inference FLOPs/sample | training FLOPs "
-            "| train s | infer s |\n|---|---|---|---|---|---|---|---|---|---|")
-    rows = [f"| {e['regime']} | {e['method']} | {_pm(e, 'mcc')} | {_pm(e, 'dictionary_mcc')} | {e['mean']['fvu']:.2e} "
+            "| train s | infer s | compile s |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = [f"| {e['regime']} | {e['label']} | {_pm(e, 'mcc')} | {_pm(e, 'dictionary_mcc')} | {e['mean']['fvu']:.2e} "
             f"| {e['mean']['l0']:.2f} | {_fmt_flops(e['inference_flops'])} | {_fmt_flops(e['training_flops'])} "
-            f"| {e['train_s']:.1f} | {e['infer_s']:.2f} |" for e in entries]
+            f"| {e['timing']['train_s']:.1f} | {e['timing']['infer_s']:.3f} | {e['timing']['compile_s']:.1f} |"
+            for e in entries]
     return "\n".join([head, *rows])
 
 
@@ -103,15 +106,15 @@ def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int) -> list[P
             style = 0
             for family in dict.fromkeys(e["family"] for e in rows):
                 fam = [e for e in rows if e["family"] == family]
-                groups = dict.fromkeys(e["method"].split("FISTA-")[0] for e in fam)
+                groups = dict.fromkeys(e["label"].split("FISTA-")[0] for e in fam)
                 for group in groups:
-                    g = [e for e in fam if e["method"].startswith(group)]
+                    g = [e for e in fam if e["label"].startswith(group)]
                     xs = np.array([e["inference_flops"] * (n_test if total else 1) + (e["training_flops"] if total else 0)
                                    for e in g], float)
                     ys = np.array([e["mean"]["mcc"] for e in g])
                     err = np.array([e["std"]["mcc"] for e in g])
                     order = np.argsort(xs)
-                    label = group + "FISTA" if family.startswith("fista") else ", ".join(e["method"] for e in g)
+                    label = group + "FISTA" if family.startswith("fista") else ", ".join(e["label"] for e in g)
                     ax.errorbar(xs[order], ys[order], yerr=err[order], marker="osD^v<>p*hX"[style % 11], capsize=3,
                                 color=plt.cm.tab20(style % 20), linestyle="-" if len(g) > 1 else "none", label=label)
                     style += 1
@@ -137,5 +140,5 @@ def write(out_dir: str | Path, results: dict[str, Any]) -> str:
     n_test = results.get("n_test", 1024)
     figures(out_dir / "figures", results["methods"], n_test)
     (out_dir / "results.md").write_text(
-        f"# amortisation-gap\n\nseeds {results['seeds']}, {results['devices']}, wall {results['wall_s']:.0f} s\n\n{text}\n")
+        f"# amortisation-gap\n\nseeds {results['seeds']}, {results['devices']}; mean ± std over seeds (ddof=1)\n\n{text}\n")
     return text

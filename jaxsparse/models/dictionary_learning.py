@@ -46,9 +46,34 @@ def update_dictionary(dictionary: jax.Array, a: jax.Array, b: jax.Array, eps: fl
     return jax.lax.scan(body, dictionary, jnp.arange(dictionary.shape[0]))[0]
 
 
+def init_dictionary_learning(key: jax.Array, x: jax.Array, n_latents: int) -> dict[str, jax.Array]:
+    """``{"dictionary": [N, M], "codes": [B, N]}``: atoms at ``n_latents`` distinct training signals
+    (normalised, as SPAMS does), codes zero. ``x: [B, M]``, ``B >= n_latents``."""
+    idx = jax.random.choice(key, x.shape[0], (n_latents,), replace=False)
+    return {"dictionary": normalize_rows(x[idx]), "codes": jnp.zeros((x.shape[0], n_latents), x.dtype)}
+
+
+def dictionary_learning_step(params: dict[str, jax.Array], x: jax.Array, *, lam: float | jax.Array, inner_iter: int,
+                             nonneg: bool = True) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """One outer step on objective (1): ``inner_iter`` FISTA iterations warm-started at the previous
+    codes, then one block-coordinate pass over the atoms.
+
+    Returns:
+      ``(params, {"loss": (1) / B at the new codes and the previous dictionary, "l0": mean nonzeros})``.
+    """
+    d, z = params["dictionary"], params["codes"]
+    z = fista(d, x, lam=lam, n_iter=inner_iter, nonneg=nonneg, init=z)
+    loss = jnp.mean(0.5 * jnp.sum((x - z @ d) ** 2, axis=-1) + lam * jnp.sum(jnp.abs(z), axis=-1))
+    l0 = jnp.mean(jnp.sum(z != 0, axis=-1).astype(x.dtype))
+    return {"dictionary": update_dictionary(d, z.T @ z, z.T @ x), "codes": z}, {"loss": loss, "l0": l0}
+
+
 def learn_dictionary(key: jax.Array, x: jax.Array, *, n_latents: int, lam: float, n_iter: int = 1000,
                      inner_iter: int = 20, nonneg: bool = True) -> tuple[jax.Array, jax.Array]:
     """Learn ``D`` on ``x [B, M]`` by alternating FISTA codes and block-coordinate atom updates, objective (1).
+
+    ``n_iter`` steps of :func:`dictionary_learning_step` from :func:`init_dictionary_learning` under
+    ``lax.scan`` (the same pieces train it through :mod:`jaxsparse.train` as a ``Task`` with ``update``).
 
     Args:
       key: picks the ``n_latents`` training signals that initialise the atoms.
@@ -71,17 +96,11 @@ def learn_dictionary(key: jax.Array, x: jax.Array, *, n_latents: int, lam: float
 
 
 def _learn(key, x, lam, *, n_latents, n_iter, inner_iter, nonneg):
-    idx = jax.random.choice(key, x.shape[0], (n_latents,), replace=False)
-    d0 = normalize_rows(x[idx])
-    z0 = jnp.zeros((x.shape[0], n_latents), x.dtype)
+    def step(params, _):
+        return dictionary_learning_step(params, x, lam=lam, inner_iter=inner_iter, nonneg=nonneg)[0], None
 
-    def step(carry, _):
-        d, z = carry
-        z = fista(d, x, lam=lam, n_iter=inner_iter, nonneg=nonneg, init=z)
-        return (update_dictionary(d, z.T @ z, z.T @ x), z), None
-
-    (d, z), _ = jax.lax.scan(step, (d0, z0), None, length=n_iter)
-    return normalize_rows(d), z
+    params, _ = jax.lax.scan(step, init_dictionary_learning(key, x, n_latents), None, length=n_iter)
+    return normalize_rows(params["dictionary"]), params["codes"]
 
 
 _learn = jax.jit(_learn, static_argnames=("n_latents", "n_iter", "inner_iter", "nonneg"))

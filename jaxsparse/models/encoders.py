@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import positive_int
-from jaxsparse.models.sae import Encoder, init_linear
+from jaxsparse.models.sae import Encoder, affine, init_linear, sae_encoder
 from jaxsparse.solvers import soft_threshold, top_k
 
 PyTree = Any
@@ -36,19 +36,7 @@ ENCODERS = ("sae", "topk", "jumprelu", "mlp", "lista")
 
 
 def _linear(key: jax.Array, n_in: int, n_out: int, bias: bool) -> dict[str, jax.Array]:
-    """``{"w": [n_in, n_out](, "b": [n_out])}`` (LeCun-uniform, zero bias)."""
-    p = init_linear(key, n_in, n_out)
-    return p if bias else {"w": p["w"]}
-
-
-def _affine(p: dict[str, jax.Array], x: jax.Array) -> jax.Array:
-    """``x W (+ b)``."""
-    return x @ p["w"] + p["b"] if "b" in p else x @ p["w"]
-
-
-def sae_encoder(*, bias: bool = True) -> Encoder:
-    """Linear-ReLU SAE encoder ``z = ReLU(x W + b)``: ``x [..., M] -> z [..., N]``."""
-    return Encoder(init=lambda key, m, n: _linear(key, m, n, bias), apply=lambda p, x: jax.nn.relu(_affine(p, x)))
+    return init_linear(key, n_in, n_out, bias=bias)
 
 
 def keep_top_k(u: jax.Array, k: int) -> jax.Array:
@@ -69,7 +57,7 @@ def keep_top_k(u: jax.Array, k: int) -> jax.Array:
 def topk_encoder(k: int, *, bias: bool = True) -> Encoder:
     """TopK SAE encoder ``z = TopK_k(ReLU(x W + b))`` (the ``k`` largest pre-activations kept)."""
     k = positive_int("k", k)
-    return Encoder(init=lambda key, m, n: _linear(key, m, n, bias), apply=lambda p, x: keep_top_k(_affine(p, x), k))
+    return Encoder(init=lambda key, m, n: _linear(key, m, n, bias), apply=lambda p, x: keep_top_k(affine(p, x), k))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -109,7 +97,7 @@ def jumprelu_encoder(*, bandwidth: float = 0.05, init_threshold: float = 0.05, b
         return {**_linear(key, m, n, bias), "log_theta": jnp.full((n,), jnp.log(init_threshold), jnp.float32)}
 
     def apply(p, x):
-        u = _affine(p, x)
+        u = affine(p, x)
         theta = jnp.exp(p["log_theta"])
         return jax.nn.relu(u) * heaviside_ste(u, jnp.broadcast_to(theta, u.shape), bandwidth)
 
@@ -125,7 +113,7 @@ def mlp_encoder(hidden: int, *, bias: bool = True) -> Encoder:
         return {"hidden": _linear(k1, m, hidden, bias), "out": _linear(k2, hidden, n, bias)}
 
     def apply(p, x):
-        return jax.nn.relu(_affine(p["out"], jax.nn.relu(_affine(p["hidden"], x))))
+        return jax.nn.relu(affine(p["out"], jax.nn.relu(affine(p["hidden"], x))))
 
     return Encoder(init=init, apply=apply)
 

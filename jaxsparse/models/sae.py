@@ -16,6 +16,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxsparse.losses import reconstruction_l1
+
 PyTree = Any
 
 
@@ -26,19 +28,30 @@ class Encoder(NamedTuple):
     apply: Callable[[PyTree, jax.Array], jax.Array]
 
 
-def init_linear(key: jax.Array, n_in: int, n_out: int, *, dtype=jnp.float32) -> dict[str, jax.Array]:
-    """``{"w": [n_in, n_out], "b": [n_out]}`` with LeCun-uniform weights and zero bias."""
+def init_linear(key: jax.Array, n_in: int, n_out: int, *, bias: bool = True, dtype=jnp.float32) -> dict[str, jax.Array]:
+    """``{"w": [n_in, n_out](, "b": [n_out])}`` with LeCun-uniform weights and zero bias."""
     bound = 1.0 / jnp.sqrt(n_in)
-    return {"w": jax.random.uniform(key, (n_in, n_out), dtype, -bound, bound), "b": jnp.zeros((n_out,), dtype)}
+    w = jax.random.uniform(key, (n_in, n_out), dtype, -bound, bound)
+    return {"w": w, "b": jnp.zeros((n_out,), dtype)} if bias else {"w": w}
+
+
+def affine(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    """``x W (+ b)`` (the bias only if ``params`` has one)."""
+    return x @ params["w"] + params["b"] if "b" in params else x @ params["w"]
 
 
 def relu_apply(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """``z = ReLU(x W + b)``: ``x [..., M]`` -> ``z [..., N]``."""
-    return jax.nn.relu(x @ params["w"] + params["b"])
+    return jax.nn.relu(affine(params, x))
 
 
-relu_encoder = Encoder(init=init_linear, apply=relu_apply)
-"""The standard SAE encoder ``z = ReLU(W x + b)``."""
+def sae_encoder(*, bias: bool = True) -> Encoder:
+    """The SAE encoder ``z = ReLU(x W + b)`` (paper 1's SAE; ``bias=False`` drops ``b``)."""
+    return Encoder(init=lambda key, m, n: init_linear(key, m, n, bias=bias), apply=relu_apply)
+
+
+relu_encoder = sae_encoder()
+"""The standard SAE encoder ``z = ReLU(x W + b)``."""
 
 
 def normalize_rows(w: jax.Array, eps: float = 1e-12) -> jax.Array:
@@ -71,16 +84,13 @@ def project_sae(params: PyTree) -> PyTree:
 def sae_loss(
     params: PyTree, x: jax.Array, *, lam: jax.Array | float, encoder: Encoder = relu_encoder
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Reconstruction + L1 sparsity, the paper-1 objective.
+    """Reconstruction + L1 sparsity of an SAE, :func:`jaxsparse.losses.reconstruction_l1`.
 
-    ``loss = mean_{b,m} (x - x_hat)^2 + lam * mean_{b,n} |z|`` for ``x: [B, M]``, ``z: [B, N]``
-    (both terms are means, so the loss does not scale with the batch size).
+    ``loss = mean_{b,m} (x - x_hat)^2 + lam * mean_{b,n} |z|`` for ``x: [B, M]``, ``z: [B, N]``,
+    ``x_hat = z W_dec + b_dec``.
 
     Returns:
       ``(loss, {"mse": ..., "l1": mean |z|, "l0": mean number of nonzero latents per sample})``.
     """
     z = encoder.apply(params["encoder"], x)
-    x_hat = decode(params["decoder"], z)
-    mse = jnp.mean((x - x_hat) ** 2)
-    l1 = jnp.mean(jnp.abs(z))
-    return mse + lam * l1, {"mse": mse, "l1": l1, "l0": jnp.mean(jnp.sum(z != 0, axis=-1).astype(x.dtype))}
+    return reconstruction_l1(x, decode(params["decoder"], z), z, lam)

@@ -8,7 +8,7 @@ Adam on the paper's objective (both terms are means over the batch ``B``)::
 
 At test time codes are fitted to the frozen ``D`` by Adam on fresh exp-codes (10k steps, lr 3e-3):
 :func:`fit_codes`. Per sample, (1) is the Lasso ``0.5 ||x - s D||^2 + lam_lasso ||s||_1`` scaled
-by ``2 / (B M)``, with ``lam_lasso = lam * M / (2 N)`` (:func:`lasso_lam`), so our solvers
+by ``2 / (B M)``, with ``lam_lasso = lam * M / (2 N)`` (:func:`jaxsparse.losses.lasso_lam`), so our solvers
 (FISTA, homotopy) can replace the Adam fit on the same objective. SAE+ITO = the SAE's decoder
 frozen, codes from :func:`fit_codes` (paper) or from a solver warm-started at the SAE's codes.
 """
@@ -22,15 +22,11 @@ import jax.numpy as jnp
 import optax
 
 from jaxsparse._checks import check_dictionary_and_signal, nonneg_scalar, positive_int
+from jaxsparse.losses import lasso_lam, reconstruction_l1  # noqa: F401  (lasso_lam re-exported)
 from jaxsparse.models.sae import init_decoder, normalize_rows
 
 PyTree = Any
 LOG_INIT = -10.0  # paper 1: log-codes start at -10 (codes ~ 4.5e-5)
-
-
-def lasso_lam(lam: float, n_latents: int, n_features: int) -> float:
-    """The per-sample Lasso weight equivalent to objective (1): ``lam * M / (2 N)``."""
-    return lam * n_features / (2 * n_latents)
 
 
 def init_sparse_coding(key: jax.Array, n_samples: int, n_features: int, n_latents: int, *,
@@ -47,14 +43,13 @@ def codes(params: dict[str, Any]) -> jax.Array:
 
 
 def code_loss(log_codes: jax.Array, dictionary: jax.Array, x: jax.Array, lam: float | jax.Array):
-    """Objective (1) for exp-codes: ``x [B, M]``, ``log_codes [B, N]``, ``dictionary [N, M]``.
+    """Objective (1) (:func:`jaxsparse.losses.reconstruction_l1`) for exp-codes ``s = exp(log_codes)``:
+    ``x [B, M]``, ``log_codes [B, N]``, ``dictionary [N, M]``.
 
     Returns ``(loss, {"mse": ..., "l1": ..., "l0": mean nonzeros})``; ``l0`` counts codes above 1e-3.
     """
     s = jnp.exp(log_codes)
-    mse = jnp.mean((x - s @ dictionary) ** 2)
-    l1 = jnp.mean(s)
-    return mse + lam * l1, {"mse": mse, "l1": l1, "l0": jnp.mean(jnp.sum(s > 1e-3, axis=-1).astype(x.dtype))}
+    return reconstruction_l1(x, s @ dictionary, s, lam, l0_threshold=1e-3)
 
 
 def sparse_coding_loss(params: dict[str, Any], x: jax.Array, *, lam: float | jax.Array):

@@ -9,10 +9,12 @@ From a notebook::
 from jaxsparse.train.config import ConfigError, TrainConfig, diff, from_dict, override, to_dict
 from jaxsparse.train.engine import (
     ConfigMismatch,
+    Trained,
     TrainingDiverged,
     evaluate,
     fit,
     load_config,
+    methods,
     restore,
     restore_run,
     score,
@@ -31,6 +33,7 @@ __all__ = [
     "RunDirError",
     "Task",
     "TrainConfig",
+    "Trained",
     "TrainState",
     "TrainingDiverged",
     "build_sweep",
@@ -44,6 +47,7 @@ __all__ = [
     "init_sweep",
     "load_config",
     "make_step",
+    "methods",
     "names",
     "override",
     "read_metrics",

@@ -1,10 +1,20 @@
-"""The trainer every experiment shares: a sharded multi-seed sweep into a run directory.
+"""The trainer every experiment shares: sharded multi-seed sweeps into one run-directory layout.
 
-``fit`` runs chunks of ``train.checkpoint_every`` steps (one jitted ``lax.scan`` each, vmapped
-over seeds), logs metrics, checks the loss is finite, checkpoints, and finally scores every run.
-``fit(..., resume=True)`` restores the latest good checkpoint and continues bit-identically:
-chunk boundaries are multiples of ``checkpoint_every`` and batches depend only on the step, so
-the resumed run executes the same compiled programs on the same inputs.
+An experiment's ``build(config)`` returns one :class:`Task`, or an ordered mapping
+``{method: Task}`` for an experiment that compares several methods. ``fit`` trains each task as a
+sweep vmapped over seeds: chunks of steps (one jitted ``lax.scan`` each) ending at every multiple
+of ``train.log_every`` and ``train.checkpoint_every``; it logs metrics, checks the loss is finite,
+checkpoints, and scores every run with the task's ``evaluate``.
+
+Layout: a one-task experiment writes ``config.json``, ``checkpoints/``, ``metrics.jsonl``,
+``results.json`` and ``figures/`` into the run directory. A several-method experiment writes the
+same layout for each method into ``methods/<method>/`` (so every method checkpoints, resumes and
+restores on its own) and, at the top, ``config.json``, ``results.json`` (the experiment's
+``analyze`` of the trained methods, or the methods' results) and ``figures/``.
+
+``fit(..., resume=True)`` skips finished methods, restores the method in flight from its latest
+good checkpoint and continues bit-identically: chunk boundaries depend only on the step and batches
+depend only on the step, so the resumed run executes the same compiled programs on the same inputs.
 """
 
 from __future__ import annotations
@@ -12,9 +22,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -23,6 +35,8 @@ from jax.experimental import multihost_utils
 from jaxsparse.train import checkpoint as ckpt
 from jaxsparse.train import config as cfg
 from jaxsparse.train import registry, rundir
+from jaxsparse.train.checkpoint import CheckpointError
+from jaxsparse.train.rundir import RunDirError
 from jaxsparse.train.step import TrainState
 from jaxsparse.train.sweep import Sweep, Task, build_sweep, n_hparams, to_host
 
@@ -62,12 +76,13 @@ def _first_nonfinite(loss: np.ndarray) -> int | None:
     return int(np.argmax(bad.any(axis=0)))
 
 
-def _log_rows(metrics: dict[str, np.ndarray], ids: list[dict[str, int]], start: int, upto: int, train: cfg.TrainConfig):
+def _log_rows(metrics: dict[str, np.ndarray], ids: list[dict[str, int]], start: int, upto: int, train: cfg.TrainConfig,
+              steps: int):
     """Rows for logged steps among ``start+1 .. start+upto`` (``metrics`` leaves ``[runs, n]``)."""
     rows = []
     for i in range(upto):
         step = start + i + 1
-        if step % train.log_every and step != train.steps:
+        if step % train.log_every and step != steps:
             continue
         for r, run in enumerate(ids):
             rows.append({"step": step, **run, **{k: float(v[r, i]) for k, v in metrics.items()}})
@@ -85,19 +100,72 @@ def _header(exp: registry.Experiment, config: Any) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=8)
-def compiled(exp: registry.Experiment, config: Any) -> tuple[Task, Sweep]:
-    """The task and sharded sweep of ``config``, cached: restoring or re-running the same frozen
+class Trained(NamedTuple):
+    """One trained method of a run, handed to an experiment's ``analyze``.
+
+    Attributes:
+      task: its :class:`Task`.  state: the stacked final :class:`TrainState` ``[S(, H), ...]``.
+      sources: the runs' data sources ``[S, ...]``.  results: its ``results.json`` contents.
+      run_dir: its run directory (``methods/<method>/`` of a several-method run).
+    """
+
+    task: Task
+    state: TrainState
+    sources: PyTree
+    results: dict[str, Any]
+    run_dir: Path
+
+
+_METHOD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*(/[A-Za-z0-9][A-Za-z0-9._+-]*)*")
+
+
+def tasks_of(exp: registry.Experiment, config: Any) -> dict[str | None, Task]:
+    """``{None: task}`` for a one-task experiment, else ``{method: task}`` in training order."""
+    built = exp.build(config)
+    if isinstance(built, Task):
+        return {None: built}
+    if not isinstance(built, Mapping) or not built or not all(isinstance(t, Task) for t in built.values()):
+        raise TypeError(f"`build` of {exp.name!r} must return a Task or a non-empty mapping of method names to Tasks")
+    for name in built:
+        if not isinstance(name, str) or not _METHOD_NAME.fullmatch(name):
+            raise ValueError(f"method name {name!r} of {exp.name!r} must be path-safe words joined by '/'")
+    return dict(built)
+
+
+@functools.lru_cache(maxsize=64)
+def compiled(exp: registry.Experiment, config: Any, method: str | None = None) -> tuple[Task, Sweep]:
+    """The task (of ``method``) and its sharded sweep, cached: restoring or re-running the same frozen
     config in one process reuses the compiled programs instead of compiling them again."""
-    task = exp.build(config)
+    tasks = tasks_of(exp, config)
+    if method not in tasks:
+        raise RunDirError(f"experiment {exp.name!r} has no method {method!r}; its methods: {_method_list(tasks)}")
+    task = tasks[method]
     return task, build_sweep(task, config.train.seed_values)
+
+
+def _method_list(tasks: Mapping) -> list:
+    return [m for m in tasks if m is not None]
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[registry.Experiment, Any, str | None]:
+    """``(experiment, config, method)`` saved in ``run_dir/config.json`` (``method`` is ``None``
+    except in a method directory of a several-method run). Errors name the file and the problem."""
+    header = rundir.read_header(run_dir)
+    try:
+        exp = registry.get(header["experiment"], module=header.get("module"))
+    except (cfg.ConfigError, ImportError) as e:
+        raise RunDirError(f"{Path(run_dir) / rundir.CONFIG}: cannot load its experiment: {e}") from None
+    try:
+        config = cfg.from_dict(exp.config_cls, header["config"])
+    except cfg.ConfigError as e:
+        raise RunDirError(f"{Path(run_dir) / rundir.CONFIG} does not hold a valid {exp.name!r} config: {e}") from None
+    return exp, config, header.get("method")
 
 
 def load_config(run_dir: str | os.PathLike) -> tuple[registry.Experiment, Any]:
     """The experiment and the resolved config saved in ``run_dir/config.json``."""
-    saved = rundir.read_json(Path(run_dir) / rundir.CONFIG)
-    exp = registry.get(saved["experiment"], module=saved.get("module"))
-    return exp, cfg.from_dict(exp.config_cls, saved["config"])
+    exp, config, _ = load_run(run_dir)
+    return exp, config
 
 
 def fit(
@@ -109,25 +177,31 @@ def fit(
     resume: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train every seed of ``config.train`` as one sharded program; write the run directory.
+    """Train every method of ``config`` (every seed as one sharded program); write the run directory.
 
     Args:
       experiment: a registered :class:`~jaxsparse.train.registry.Experiment` or its name.
       config: the experiment's frozen config (``None`` with ``resume=True``: the saved one).
       run_dir: ``runs/<experiment>/<name>``.
-      overwrite: replace an existing run directory (otherwise it is refused).
-      resume: continue the run in ``run_dir`` from its latest good checkpoint; ``config`` must
-        equal the saved one (the differing fields are listed otherwise).
-      progress: show a progress bar (step, loss, steps/s) on process 0.
+      overwrite: replace the engine's files of an existing run of the same experiment (other files
+        in the directory are kept; a directory of anything else is refused).
+      resume: continue the run in ``run_dir``: finished methods are kept, the one in flight continues
+        from its latest good checkpoint; ``config`` must equal the saved one (the differing fields
+        are listed otherwise).
+      progress: show a progress bar per method (steps/s, ETA) on process 0.
     Returns:
       the contents of ``results.json``.
     Raises:
-      RunDirError, ConfigMismatch, TrainingDiverged (last good checkpoint kept).
+      RunDirError, ConfigMismatch, TrainingDiverged (last good checkpoint kept). Everything is
+      checked before anything is written: a refused call leaves the directory as it was.
     """
     exp = registry.get(experiment) if isinstance(experiment, str) else experiment
     run_dir = Path(run_dir)
     if resume:
-        saved_exp, saved = load_config(run_dir)
+        saved_exp, saved, method = load_run(run_dir)
+        if method is not None:
+            raise RunDirError(f"{run_dir} is method {method!r} of the run in {run_dir.parents[method.count('/') + 1]}; "
+                              "resume that run")
         if saved_exp.name != exp.name:
             raise ConfigMismatch(f"{run_dir} holds experiment {saved_exp.name!r}, not {exp.name!r}")
         if config is not None and (differences := cfg.diff(saved, config)):
@@ -136,53 +210,117 @@ def fit(
             )
         config = saved
     else:
-        rundir.check_new(run_dir, overwrite=overwrite)
-        _barrier("jaxsparse-checked")
-        rundir.create(run_dir)
+        if not isinstance(config, exp.config_cls):
+            raise TypeError(f"`config` must be a {exp.config_cls.__name__} for {exp.name!r}, got {type(config).__name__}")
+        rundir.check_new(run_dir, overwrite=overwrite, experiment=exp.name)
+        if overwrite and (run_dir / rundir.CONFIG).exists():
+            load_run(run_dir)  # overwrite only a run that reads back as a valid run of this experiment
+    tasks = tasks_of(exp, config)  # a bad config fails here, before anything is written
+    _barrier("jaxsparse-checked")
+    if rundir.is_writer():
+        run_dir.mkdir(parents=True, exist_ok=True)
+    _barrier("jaxsparse-made")
+    with rundir.lock(run_dir):
+        if not resume:
+            rundir.create(run_dir)
+            rundir.write_json(run_dir / rundir.CONFIG, _header(exp, config))
         _barrier("jaxsparse-created")
-        rundir.write_json(run_dir / rundir.CONFIG, _header(exp, config))
+        if None in tasks:
+            results = _fit_method(exp, config, None, run_dir, resume=resume, progress=progress).results
+        else:
+            trained = {}
+            for method in tasks:
+                sub = run_dir / rundir.METHODS / method
+                trained[method] = _fit_method(exp, config, method, sub, resume=resume and (sub / rundir.CONFIG).is_file(),
+                                              progress=progress)
+            if exp.analyze is not None:
+                results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
+            else:
+                results = _methods_results(exp, trained)
+            rundir.write_json(run_dir / rundir.RESULTS, results)
+        _barrier("jaxsparse-results")
+        from jaxsparse.train.report import report_locked
+
+        report_locked(run_dir, results)
+    return results
+
+
+def _methods_results(exp: registry.Experiment, trained: dict[str, Trained]) -> dict[str, Any]:
+    """Default results of a several-method run: the first method's summary at the top, every
+    method's summary under ``methods``."""
+    entries = [{"method": m, **{k: v for k, v in t.results.items() if k != "experiment"}} for m, t in trained.items()]
+    first = entries[0]
+    return {"experiment": exp.name, **{k: first[k] for k in ("per_seed", "n_runs", "std_ddof", "mean", "std", "min", "max")},
+            "methods": entries}
+
+
+def _fit_method(exp: registry.Experiment, config: Any, method: str | None, run_dir: Path, *, resume: bool,
+                progress: bool) -> Trained:
+    """Train (or finish, or just restore) one task into ``run_dir``; write its ``results.json``."""
     train: cfg.TrainConfig = config.train
-    task, sweep = compiled(exp, config)
+    task, sweep = compiled(exp, config, method)
+    steps = task.steps or train.steps
+    if resume and (run_dir / rundir.RESULTS).is_file():  # finished before the interruption
+        _, states, _, sources = restore_run(run_dir, steps)
+        return Trained(task, states, sources, rundir.read_json(run_dir / rundir.RESULTS), run_dir)
+    if not resume and method is not None and rundir.is_writer():
+        (run_dir / rundir.FIGURES).mkdir(parents=True, exist_ok=True)
+        rundir.write_json(run_dir / rundir.CONFIG, {**_header(exp, config), "method": method})
     states, sources = sweep.init()
     mgr = ckpt.manager(run_dir / rundir.CHECKPOINTS, train)
     try:
         start = 0
         if resume and mgr.all_steps():
             start, states = ckpt.restore_latest(mgr, sweep.abstract_state())
+        if resume:
             rundir.truncate_metrics(run_dir / rundir.METRICS, start)
-        elif resume:
-            rundir.truncate_metrics(run_dir / rundir.METRICS, 0)
-        states = _train(task, sweep, states, sources, train, mgr, run_dir, start, progress)
+        compile0, t0 = sweep.compile_seconds(), time.perf_counter()
+        states = _train(task, sweep, states, sources, train, steps, mgr, run_dir, start, progress, desc=method or exp.name)
+        compile_s = sweep.compile_seconds() - compile0
+        train_s = time.perf_counter() - t0 - compile_s
     finally:
         mgr.close()
     _barrier("jaxsparse-trained")
-    results = score(task, train, states, sources, final_metrics=_final_metrics(run_dir, train.steps))
-    rundir.write_json(run_dir / rundir.RESULTS, {"experiment": exp.name, "step": train.steps, **results})
-    _barrier("jaxsparse-results")
-    return results
+    results = score(task, train, states, sources, final_metrics=_final_metrics(run_dir, steps))
+    results = {"experiment": exp.name, **({"method": method} if method else {}), "step": steps, **results,
+               "timing": {"train_s": train_s, "compile_s": compile_s, "resumed_from_step": start}}
+    rundir.write_json(run_dir / rundir.RESULTS, results)
+    return Trained(task, states, sources, results, run_dir)
 
 
-def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train: cfg.TrainConfig, mgr, run_dir: Path,
-           start: int, progress: bool) -> TrainState:
-    """The chunk loop of :func:`fit` from step ``start``."""
+def chunk_lengths(start: int, steps: int, train: cfg.TrainConfig) -> list[int]:
+    """Lengths of the chunks from ``start`` to ``steps``: each ends at the next multiple of
+    ``log_every`` or ``checkpoint_every``, or at ``steps``. A function of the step only, so a run
+    resumed from a checkpoint runs the same chunks (the same compiled programs) as an uninterrupted one."""
+    out, step = [], start
+    while step < steps:
+        end = min(steps, (step // train.log_every + 1) * train.log_every,
+                  (step // train.checkpoint_every + 1) * train.checkpoint_every)
+        out.append(end - step)
+        step = end
+    return out
+
+
+def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train: cfg.TrainConfig, steps: int, mgr,
+           run_dir: Path, start: int, progress: bool, desc: str) -> TrainState:
+    """The chunk loop of :func:`fit` from step ``start`` to ``steps``."""
     from tqdm.auto import tqdm
 
     h = n_hparams(task)
     ids = _run_ids(train, h)
     log = rundir.MetricsLog(run_dir / rundir.METRICS)
-    bar = tqdm(total=train.steps, initial=start, unit="step", disable=not (progress and rundir.is_writer()),
+    bar = tqdm(total=steps, initial=start, unit="step", desc=desc, disable=not (progress and rundir.is_writer()),
                dynamic_ncols=True)
-    step, last_saved, t0 = start, (max(mgr.all_steps()) if mgr.all_steps() else None), time.perf_counter()
+    step, last_saved = start, (max(mgr.all_steps()) if mgr.all_steps() else None)
     try:
-        while step < train.steps:
-            n = min(train.checkpoint_every - step % train.checkpoint_every, train.steps - step)
+        for n in chunk_lengths(start, steps, train):
             new_states, metrics = sweep.chunk(n)(states, sources, start=step)
             metrics = {k: _flat_runs(np.asarray(v), h) for k, v in to_host(metrics).items()}
             if train.best_metric not in metrics:
                 raise cfg.ConfigError(f"`train.best_metric` {train.best_metric!r} is not a logged metric {sorted(metrics)}")
             bad = _first_nonfinite(metrics["loss"])
             if bad is not None:
-                log.write(_log_rows(metrics, ids, step, bad, train))
+                log.write(_log_rows(metrics, ids, step, bad, train, steps))
                 r = int(np.argmax(~np.isfinite(metrics["loss"][:, bad])))
                 where = ", ".join(f"{k} {v}" for k, v in ids[r].items())
                 kept = (f"the last good checkpoint (step {last_saved}) is kept in {run_dir / rundir.CHECKPOINTS}"
@@ -191,13 +329,14 @@ def _train(task: Task, sweep: Sweep, states: TrainState, sources: PyTree, train:
                     f"non-finite loss ({metrics['loss'][r, bad]}) at step {step + bad + 1} for {where}; "
                     f"training stopped; {kept}"
                 )
-            log.write(_log_rows(metrics, ids, step, n, train))
+            log.write(_log_rows(metrics, ids, step, n, train, steps))
             states, step = new_states, step + n
-            ckpt.save(mgr, states, step=step, metrics={train.best_metric: float(np.mean(metrics[train.best_metric][:, -1]))})
-            last_saved = step
+            if step % train.checkpoint_every == 0 or step == steps:
+                ckpt.save(mgr, states, step=step,
+                          metrics={train.best_metric: float(np.mean(metrics[train.best_metric][:, -1]))})
+                last_saved = step
             bar.update(n)
-            bar.set_postfix(loss=f"{np.mean(metrics['loss'][:, -1]):.4g}",
-                            steps_per_s=f"{(step - start) / (time.perf_counter() - t0):.0f}")
+            bar.set_postfix(loss=f"{np.mean(metrics['loss'][:, -1]):.4g}")
     finally:
         bar.close()
         log.close()
@@ -220,7 +359,8 @@ def score(
     *,
     final_metrics: dict[tuple, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Final scores of every run: ``task.evaluate(params, source)`` per run, plus mean and spread.
+    """Final scores of every run: ``task.evaluate(params, source)`` per run, plus mean and spread
+    (:func:`jaxsparse.train.rundir.summarize`).
 
     ``final_metrics`` (``{(seed, hparam): {name: value}}``) adds the last logged training metrics.
     """
@@ -244,25 +384,46 @@ def score(
     return out
 
 
-def restore(run_dir: str | os.PathLike, step: int | None = None) -> tuple[Any, TrainState]:
+def _method_dir(run_dir: Path, method: str | None) -> tuple[Path, registry.Experiment, Any, str | None]:
+    """The directory of ``method`` of the run in ``run_dir`` (``run_dir`` itself for one-task runs or
+    a method directory), with the experiment, config and method it holds."""
+    exp, config, saved_method = load_run(run_dir)
+    if saved_method is not None or method is None and None in tasks_of(exp, config):
+        if method is not None and method != saved_method:
+            raise RunDirError(f"{run_dir} holds method {saved_method!r}, not {method!r}")
+        return run_dir, exp, config, saved_method
+    tasks = tasks_of(exp, config)
+    if method is None:
+        raise RunDirError(f"{run_dir} is a run of several methods; pass `method=` (one of {_method_list(tasks)})")
+    if method not in tasks:
+        raise RunDirError(f"{run_dir} has no method {method!r}; its methods: {_method_list(tasks)}")
+    sub = run_dir / rundir.METHODS / method
+    if not (sub / rundir.CONFIG).is_file():
+        raise RunDirError(f"method {method!r} of {run_dir} has not started training yet (no {sub / rundir.CONFIG})")
+    return sub, exp, config, method
+
+
+def restore(run_dir: str | os.PathLike, step: int | None = None, *, method: str | None = None) -> tuple[Any, TrainState]:
     """``(config, state)`` of a run directory, in one line from a notebook.
 
     ``state`` is the stacked :class:`TrainState` (leading seed axis, then the hyperparameter axis if
     any) at ``step`` (default: the latest checkpoint that restores; a damaged latest one falls back
-    to the previous with a warning), sharded over the devices present now.
+    to the previous with a warning), sharded over the devices present now. For a run of several
+    methods pass ``method`` (e.g. ``restore("runs/amortisation-gap/x", method="unknown/SAE")``)
+    or the method's directory ``methods/<method>``.
     """
-    config, state, _, _ = restore_run(run_dir, step, with_sources=False)
+    config, state, _, _ = restore_run(run_dir, step, method=method, with_sources=False)
     return config, state
 
 
 def restore_run(
-    run_dir: str | os.PathLike, step: int | None = None, *, with_sources: bool = True
+    run_dir: str | os.PathLike, step: int | None = None, *, method: str | None = None, with_sources: bool = True
 ) -> tuple[Any, TrainState, Task, PyTree]:
     """Like :func:`restore`, also returning the task and the runs' data sources (or ``None``)."""
-    exp, config = load_config(run_dir)
-    task, sweep = compiled(exp, config)
+    sub, exp, config, method = _method_dir(Path(run_dir), method)
+    task, sweep = compiled(exp, config, method)
     sources = sweep.sources() if with_sources else None
-    mgr = ckpt.manager(Path(run_dir) / rundir.CHECKPOINTS, config.train, read_only=True)
+    mgr = ckpt.manager(sub / rundir.CHECKPOINTS, config.train, read_only=True)
     try:
         _, state = ckpt.restore_latest(mgr, sweep.abstract_state(), step=step)
     finally:
@@ -270,10 +431,19 @@ def restore_run(
     return config, state, task, sources
 
 
-def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
-    """Steps of the checkpoints kept in ``run_dir``."""
-    _, config = load_config(run_dir)
-    mgr = ckpt.manager(Path(run_dir) / rundir.CHECKPOINTS, config.train, read_only=True)
+def methods(run_dir: str | os.PathLike) -> list[str] | None:
+    """The method names of a several-method run (``None`` for a one-task run)."""
+    exp, config, _ = load_run(run_dir)
+    tasks = tasks_of(exp, config)
+    return None if None in tasks else list(tasks)
+
+
+def checkpoint_steps(run_dir: str | os.PathLike, *, method: str | None = None) -> list[int]:
+    """Steps of the checkpoints kept in ``run_dir`` (of ``method`` in a several-method run)."""
+    sub, _, config, _ = _method_dir(Path(run_dir), method)
+    if not (sub / rundir.CHECKPOINTS).is_dir():
+        return []
+    mgr = ckpt.manager(sub / rundir.CHECKPOINTS, config.train, read_only=True)
     try:
         return sorted(mgr.all_steps())
     finally:
@@ -281,13 +451,33 @@ def checkpoint_steps(run_dir: str | os.PathLike) -> list[int]:
 
 
 def evaluate(run_dir: str | os.PathLike, steps: list[int] | None = None) -> dict[str, Any]:
-    """Re-score the kept checkpoints (default: all) with the experiment's ``evaluate``; writes ``eval.json``."""
-    steps = checkpoint_steps(run_dir) if steps is None else steps
-    out = {}
-    for s in steps:
-        config, state, task, sources = restore_run(run_dir, s)
-        out[str(s)] = score(task, config.train, state, sources)
-    rundir.write_json(Path(run_dir) / "eval.json", out)
+    """Re-score kept checkpoints (default: all) with each task's ``evaluate``; writes ``eval.json``.
+
+    One-task run: ``{step: summary}``. Several methods: ``{"methods": {method: {step: summary}}}``
+    (methods that have not started are left out). Refused while the run is being written.
+    """
+    run_dir = Path(run_dir)
+    names = methods(run_dir)
+    _, _, saved_method = load_run(run_dir)
+    if saved_method is not None:
+        names = None
+    with rundir.lock(run_dir):
+        plan = {m: checkpoint_steps(run_dir, method=m) for m in (names or [None])
+                if m is None or (run_dir / rundir.METHODS / m / rundir.CONFIG).is_file()}
+        for m, kept in plan.items():
+            missing = sorted(set(steps or []) - set(kept))
+            if missing:
+                raise CheckpointError(f"`step` {missing} not among the kept checkpoints {kept}" + (f" of {m!r}" if m else ""))
+        if not any(plan.values()):
+            raise CheckpointError(f"no checkpoints to evaluate in {run_dir}")
+        scored = {}
+        for m, kept in plan.items():
+            scored[m] = {}
+            for s in (steps or kept):
+                config, state, task, sources = restore_run(run_dir, s, method=m)
+                scored[m][str(s)] = score(task, config.train, state, sources)
+        out = scored[None] if names is None else {"methods": scored}
+        rundir.write_json(run_dir / rundir.EVAL, out)
     return out
 
 
@@ -296,21 +486,5 @@ def replace_train(config: Any, **changes: Any) -> Any:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))
 
 
-def run_experiment(
-    experiment: registry.Experiment | str,
-    config: Any,
-    run_dir: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """The experiment's own ``run`` if it registered one, else :func:`fit` and the default report."""
-    exp = registry.get(experiment) if isinstance(experiment, str) else experiment
-    if exp.run is not None:
-        return exp.run(config, run_dir, overwrite=overwrite, resume=resume, progress=progress)
-    from jaxsparse.train.report import write_report
-
-    results = fit(exp, config, run_dir, overwrite=overwrite, resume=resume, progress=progress)
-    write_report(run_dir)
-    return results
+run_experiment = fit
+"""Alias of :func:`fit` (which also writes the report)."""

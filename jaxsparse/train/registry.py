@@ -1,4 +1,4 @@
-"""Experiments register themselves here: name -> config class + task builder (+ optional run).
+"""Experiments register themselves here: name -> config class + task builder (+ optional analysis).
 
 The CLI and :func:`jaxsparse.train.restore` look experiments up by name; a run directory records
 the module that registered its experiment, so a fresh process can import it by that name. No
@@ -11,8 +11,7 @@ import dataclasses
 import importlib
 from typing import Any, Callable, NamedTuple
 
-from jaxsparse.train.config import TrainConfig
-from jaxsparse.train.sweep import Task
+from jaxsparse.train.config import ConfigError, TrainConfig
 
 
 class Experiment(NamedTuple):
@@ -22,17 +21,21 @@ class Experiment(NamedTuple):
       name: the CLI name, e.g. ``"sae-synthetic"``.
       config_cls: a frozen dataclass with a ``train: TrainConfig`` field; its defaults run on a
         laptop CPU.
-      build: ``build(config) -> Task``.
-      run: ``run(config, out_dir, *, overwrite=False, resume=False, progress=True) -> results``;
-        ``None`` means :func:`jaxsparse.train.fit` followed by the default report.
+      build: ``build(config) -> Task`` or an ordered mapping ``{method: Task}`` (methods trained one
+        after the other, each into ``methods/<method>/``).
+      analyze: ``analyze(config, trained, run_dir, progress) -> results`` for several-method
+        experiments: ``trained`` maps each method to its :class:`~jaxsparse.train.engine.Trained`;
+        it may write figures into ``run_dir/figures`` and returns the body of ``results.json``
+        (a :func:`~jaxsparse.train.rundir.summarize` of the headline numbers, plus ``methods``).
+        It never trains: every trained model comes from the engine. ``None``: the methods' own results.
       module: the module that registered it (recorded in ``config.json``).
       doc: a one-line summary.
     """
 
     name: str
     config_cls: type
-    build: Callable[[Any], Task]
-    run: Callable[..., Any] | None
+    build: Callable[[Any], Any]
+    analyze: Callable[..., dict[str, Any]] | None
     module: str
     doc: str
 
@@ -43,9 +46,9 @@ _REGISTRY: dict[str, Experiment] = {}
 def register(
     name: str,
     config_cls: type,
-    build: Callable[[Any], Task],
+    build: Callable[[Any], Any],
     *,
-    run: Callable[..., Any] | None = None,
+    analyze: Callable[..., dict[str, Any]] | None = None,
     module: str | None = None,
     doc: str | None = None,
 ) -> Experiment:
@@ -59,7 +62,7 @@ def register(
     if name in _REGISTRY and _REGISTRY[name].module != module:
         raise ValueError(f"experiment name {name!r} is already registered by {_REGISTRY[name].module}")
     doc = doc or ((config_cls.__doc__ or "").strip().splitlines() or [""])[0]
-    exp = Experiment(name, config_cls, build, run, module, doc)
+    exp = Experiment(name, config_cls, build, analyze, module, doc)
     _REGISTRY[name] = exp
     return exp
 
@@ -69,7 +72,7 @@ def get(name: str, *, module: str | None = None) -> Experiment:
     if name not in _REGISTRY and module:
         importlib.import_module(module)
     if name not in _REGISTRY:
-        raise KeyError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
+        raise ConfigError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
 
 

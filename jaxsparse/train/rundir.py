@@ -3,10 +3,23 @@
 Only process 0 writes these files (orbax writes ``checkpoints/`` collectively); every write is
 a new file renamed into place, or an append of whole flushed lines, so a crash never leaves a
 half-written JSON file and never deletes what was there.
+
+Rules that keep a user's files safe:
+
+- A command validates everything it reads (the directory, ``config.json``, the experiment) before it
+  writes anything; a refused command leaves the directory byte-for-byte as it was.
+- Every command that writes into a run directory holds its lock (:func:`lock`, an advisory
+  ``flock`` on the directory itself, so taking it creates no file); a second writer is refused while
+  a run is being written.
+- ``--overwrite`` replaces only a run of the same experiment, and then only the entries the engine
+  writes (:data:`OWNED`); any other file in the directory is kept. Figures are replaced one by one as
+  the new run writes them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -23,6 +36,9 @@ class RunDirError(FileExistsError):
 
 
 CONFIG, METRICS, RESULTS, CHECKPOINTS, FIGURES = "config.json", "metrics.jsonl", "results.json", "checkpoints", "figures"
+METHODS, EVAL, REPORT = "methods", "eval.json", "report.md"
+OWNED = (CONFIG, METRICS, RESULTS, CHECKPOINTS, METHODS, EVAL, REPORT, "results.md")
+"""Entries of a run directory that the engine writes, and that ``--overwrite`` may replace."""
 
 
 def is_writer() -> bool:
@@ -53,39 +69,95 @@ def _json_default(x: Any) -> Any:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file, naming it if it is missing."""
+    """Read a JSON file; a missing or damaged file raises :class:`RunDirError` naming it."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (is `{path.parent}` a jaxsparse run directory?)")
-    with open(path) as f:
-        return json.load(f)
+        raise RunDirError(f"{path} does not exist (is `{path.parent}` a jaxsparse run directory?)")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path} is damaged (not valid JSON: {e}); nothing was changed") from None
 
 
-def check_new(run_dir: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Refuse an existing non-empty ``run_dir`` unless ``overwrite`` (every process checks)."""
+def read_header(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``config.json`` of a run directory, checked to be a jaxsparse header (experiment + config)."""
     run_dir = Path(run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not overwrite:
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {str(run_dir)!r} does not exist")
+    header = read_json(run_dir / CONFIG)
+    if not isinstance(header, dict) or not isinstance(header.get("experiment"), str) or not isinstance(
+            header.get("config"), dict):
+        raise RunDirError(f"{run_dir / CONFIG} is not a jaxsparse run config (no `experiment` and `config` entries)")
+    return header
+
+
+def check_new(run_dir: str | os.PathLike, *, overwrite: bool, experiment: str) -> Path:
+    """Refuse to write a new run into ``run_dir`` unless it is absent or empty (every process checks).
+
+    With ``overwrite``, an existing directory must be a run of the same ``experiment``: a directory
+    that is not a run directory, or holds another experiment's run, is never overwritten.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {str(run_dir)!r} exists and is not a directory")
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return run_dir
+    if not overwrite:
         raise RunDirError(
             f"run directory {str(run_dir)!r} already exists and is not empty; pass --overwrite "
             f"(overwrite=True) to replace it, or `jaxsparse resume {run_dir}` to continue it"
+        )
+    header = read_header(run_dir)
+    if header["experiment"] != experiment:
+        raise RunDirError(
+            f"run directory {str(run_dir)!r} holds a run of experiment {header['experiment']!r}, not {experiment!r}; "
+            "--overwrite only replaces a run of the same experiment (choose another --out)"
         )
     return run_dir
 
 
 def create(run_dir: str | os.PathLike) -> None:
-    """Make an empty ``run_dir`` with ``figures/``, replacing what is there (process 0 only).
+    """Make ``run_dir`` and ``figures/``; in an existing run, remove only the entries in :data:`OWNED`.
 
-    Call after :func:`check_new`, and after a barrier when several processes run, so that no
-    process sees the directory half made.
+    Call after :func:`check_new` (which refuses anything else), holding :func:`lock`, and after a
+    barrier when several processes run, so that no process sees the directory half made. Files
+    that the engine does not write are kept. Process 0 only.
     """
     if not is_writer():
         return
     run_dir = Path(run_dir)
-    if run_dir.is_dir():
-        shutil.rmtree(run_dir)
-    elif run_dir.exists():
-        run_dir.unlink()
-    (run_dir / FIGURES).mkdir(parents=True)
+    for name in OWNED:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def lock(run_dir: str | os.PathLike):
+    """Hold the run directory's write lock (an advisory ``flock`` on the directory; creates no file).
+
+    Raises :class:`RunDirError` at once if another process holds it (a run still being written).
+    Only process 0 locks (it is the one that writes); on other processes this does nothing.
+    """
+    if not is_writer():
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(
+                f"run directory {str(run_dir)!r} is being written by another process (it holds the run's lock); "
+                "wait for it to finish or stop it, then try again"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class MetricsLog:
@@ -145,10 +217,11 @@ def truncate_metrics(path: str | os.PathLike, step: int) -> None:
 
 
 def summarize(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("seed", "hparam", "step")) -> dict[str, Any]:
-    """Per-run scores -> ``{"per_seed": runs, "mean": {...}, "std": {...}, "min": ..., "max": ...}``.
+    """Per-run scores -> ``{"per_seed": runs, "n_runs", "std_ddof": 1, "mean", "std", "min", "max"}``.
 
-    ``std`` is the sample standard deviation (ddof=1; 0 for a single run). Non-numeric entries and
-    the identifying ``keys`` are not aggregated.
+    The one summary of every results file. ``std`` is the sample standard deviation over runs,
+    ``sqrt(sum (v - mean)^2 / (n - 1))`` (ddof=1, recorded as ``std_ddof``; 0 for a single run).
+    Non-numeric entries and the identifying ``keys`` are not aggregated.
     """
     names = [k for k in runs[0] if k not in keys and isinstance(runs[0][k], (int, float))] if runs else []
     table = {k: np.asarray([r[k] for r in runs], np.float64) for k in names}
@@ -156,6 +229,7 @@ def summarize(runs: list[dict[str, Any]], keys: tuple[str, ...] = ("seed", "hpar
     return {
         "per_seed": runs,
         "n_runs": len(runs),
+        "std_ddof": 1,
         "mean": {k: float(np.mean(v)) for k, v in table.items()},
         "std": {k: float(np.std(v, ddof=ddof)) for k, v in table.items()},
         "min": {k: float(np.min(v)) for k, v in table.items()},

@@ -52,15 +52,19 @@ def step_key(state: TrainState) -> jax.Array:
 
 
 def make_step(
-    loss_fn: LossFn,
+    loss_fn: LossFn | None,
     optimizer: optax.GradientTransformation,
     *,
     project: Callable[[PyTree], PyTree] | None = None,
+    update: Callable[..., tuple[PyTree, dict[str, jax.Array]]] | None = None,
 ) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
     """Build ``step(state, batch, hparams=None) -> (state, metrics)``, jitted.
 
     One update: ``(loss, aux), g = value_and_grad(loss_fn)(params, batch, key[, hparams])``;
     ``params <- project(params + optimizer.update(g))``. ``metrics = {"loss": loss, **aux}``.
+    With ``update`` (a learner that is not gradient descent, e.g. alternating minimisation),
+    ``params, metrics = update(params, batch, key[, hparams])`` replaces the gradient step (then
+    ``project``); the optimiser state is carried unchanged and ``metrics`` must hold ``"loss"``.
 
     Example::
 
@@ -68,8 +72,16 @@ def make_step(
       state, metrics = step(init_state(key, params, optax.adam(1e-3)), batch)
     """
 
+    if (loss_fn is None) == (update is None):
+        raise ValueError("make_step needs exactly one of `loss_fn` (gradient step) and `update` (custom step)")
+
     def step(state: TrainState, batch: PyTree, hparams: PyTree = None):
         args = (batch, step_key(state)) if hparams is None else (batch, step_key(state), hparams)
+        if update is not None:
+            params, metrics = update(state.params, *args)
+            if project is not None:
+                params = project(params)
+            return TrainState(state.step + 1, params, state.opt_state, state.key), metrics
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, *args)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

@@ -2,14 +2,15 @@
 axis), the chunk of steps ``vmap``-ped over them, and the seed axis sharded over all devices.
 
 A :class:`Task` bundles what one run needs. Keys: seed ``s`` gives ``k = key(s)``; the data source
-is built from ``fold_in(k, 0)``, the parameters from ``fold_in(k, 1)`` and the training key (step
-randomness) is ``fold_in(k, 2)``. So seed ``s`` in a sweep and a single run with seed ``s`` use
+is built from ``fold_in(k, 0)``, the parameters from ``fold_in(k, 1)`` (and the source) and the
+training key (step randomness) is ``fold_in(k, 2)``. So seed ``s`` in a sweep and a single run with seed ``s`` use
 the same keys, and every run of a hyperparameter grid with the same seed shares data and init.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
@@ -30,9 +31,11 @@ class Task(NamedTuple):
     """What an experiment hands the engine for one run (see ``step.py`` for the contracts).
 
     Attributes:
-      init: ``init(key) -> params``.
-      loss_fn: ``loss_fn(params, batch, key[, hparams]) -> (loss, aux)``.
-      optimizer: any optax ``GradientTransformation``.
+      init: ``init(key, source) -> params`` (``source`` is the run's data source, for models that
+        start from the data, e.g. dictionary atoms drawn from the training signals).
+      loss_fn: ``loss_fn(params, batch, key[, hparams]) -> (loss, aux)``; ``None`` when ``update``
+        is given.
+      optimizer: any optax ``GradientTransformation`` (``optax.identity()`` with ``update``).
       data_fn: ``data_fn(source, step) -> batch``, on device; ``None`` when ``feed`` is given.
       make_source: ``make_source(key) -> source``: the run's data source (default: the key itself).
       project: optional ``project(params) -> params`` after each update.
@@ -44,6 +47,11 @@ class Task(NamedTuple):
         steps ``start .. start+n-1``, shared by every seed), for data that does not live on device
         (e.g. a memory-mapped activation dataset). It must be a function of the step range only,
         so that a resumed run is fed the same batches.
+      update: optional ``update(params, batch, key[, hparams]) -> (params, metrics)`` replacing the
+        gradient step, for learners that are not gradient descent (e.g. alternating minimisation);
+        ``metrics`` must contain ``"loss"``.
+      steps: optional number of steps of this task (default: the config's ``train.steps``), for
+        experiments whose methods train for different budgets.
     """
 
     init: Callable[[jax.Array], PyTree]
@@ -55,6 +63,8 @@ class Task(NamedTuple):
     evaluate: Callable[[PyTree, PyTree], dict[str, float]] | None = None
     hparams: PyTree = None
     feed: Callable[[int, int], PyTree] | None = None
+    update: Callable[..., Any] | None = None
+    steps: int | None = None
 
 
 def n_hparams(task: Task) -> int | None:
@@ -71,8 +81,9 @@ def init_source(task: Task, seed: jax.Array) -> PyTree:
 def init_run(task: Task, seed: jax.Array) -> tuple[TrainState, PyTree]:
     """State and data source of one run with integer ``seed`` (traceable, so it vmaps)."""
     k = jax.random.key(seed)
-    params = task.init(jax.random.fold_in(k, 1))
-    return init_state(jax.random.fold_in(k, 2), params, task.optimizer), init_source(task, seed)
+    source = init_source(task, seed)
+    params = task.init(jax.random.fold_in(k, 1), source)
+    return init_state(jax.random.fold_in(k, 2), params, task.optimizer), source
 
 
 def _broadcast_hparams(tree: PyTree, h: int | None) -> PyTree:
@@ -103,7 +114,7 @@ def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dic
     """
     if (task.data_fn is None) == (task.feed is None):
         raise ValueError("a Task needs exactly one of `data_fn` (on device) and `feed` (from the host)")
-    step = make_step(task.loss_fn, task.optimizer, project=task.project)
+    step = make_step(task.loss_fn, task.optimizer, project=task.project, update=task.update)
     if task.feed is None:
         on_device = scan_steps(step, task.data_fn, n_steps)
         chunk = lambda st, src, batches, hp: on_device(st, src, hp)  # noqa: E731
@@ -144,13 +155,16 @@ def global_array(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
 
 
 class Sweep(NamedTuple):
-    """Compiled pieces of one sharded sweep: ``init()``, ``sources()`` and ``chunk(n)(states, sources)``."""
+    """Compiled pieces of one sharded sweep: ``init()``, ``sources()`` and ``chunk(n)(states, sources)``;
+    ``compile_seconds()`` is the time spent compiling chunk programs so far (compiled ahead of time on
+    first use, so training wall times exclude compilation)."""
 
     mesh: Mesh
     init: Callable[[], tuple[TrainState, PyTree]]
     sources: Callable[[], PyTree]
     chunk: Callable[[int], Callable[..., tuple[TrainState, dict[str, jax.Array]]]]
     abstract_state: Callable[[], TrainState]
+    compile_seconds: Callable[[], float]
 
 
 def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) -> Sweep:
@@ -169,6 +183,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
     hparams = None if task.hparams is None else jax.tree.map(lambda x: global_array(x, rep), task.hparams)
     init_jit = jax.jit(partial(init_sweep, task), in_shardings=shard, out_shardings=shard)
     chunks: dict[int, Callable] = {}
+    compile_s = [0.0]
 
     def init():
         return init_jit(global_array(seeds_arr, shard))
@@ -180,6 +195,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
     def chunk(n_steps: int):
         if n_steps not in chunks:
             fn = jax.jit(sweep_chunk(task, n_steps), in_shardings=(shard, shard, rep, rep), out_shardings=shard)
+            program = []
 
             def run(states, sources, start=None):
                 batches = None
@@ -187,7 +203,11 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
                     if start is None:
                         raise ValueError("a host-fed sweep chunk needs `start`, the step of its first batch")
                     batches = jax.tree.map(lambda x: global_array(x, rep), task.feed(int(start), n_steps))
-                return fn(states, sources, batches, hparams)
+                if not program:  # compile ahead of time, so compilation is timed apart from training
+                    t0 = time.perf_counter()
+                    program.append(fn.lower(states, sources, batches, hparams).compile())
+                    compile_s[0] += time.perf_counter() - t0
+                return program[0](states, sources, batches, hparams)
 
             chunks[n_steps] = run
         return chunks[n_steps]
@@ -196,7 +216,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
         states, _ = jax.eval_shape(partial(init_sweep, task), jax.ShapeDtypeStruct(seeds_arr.shape, jnp.int32))
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=shard), states)
 
-    return Sweep(mesh, init, sources, chunk, abstract_state)
+    return Sweep(mesh, init, sources, chunk, abstract_state, lambda: compile_s[0])
 
 
 def to_host(tree: PyTree) -> PyTree:

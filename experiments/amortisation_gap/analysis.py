@@ -1,0 +1,193 @@
+"""The amortisation-gap analysis: inference on the trained models, scores, tables and figures.
+
+Nothing here trains: every trained model comes from the engine (``trained[method].state``). For all
+seeds at once (leading seed axis ``S``) each method yields test codes ``[S, n_test, N]``, the
+dictionary it decodes with ``[S, N, M]``, its inference FLOPs per sample and training FLOPs
+(``jaxsparse.eval.flops``) and its wall times (steady state, with compilation timed apart).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from experiments.amortisation_gap import report
+from experiments.amortisation_gap.config import AmortisationGapConfig
+from experiments.amortisation_gap.tasks import code_scores, encoder_specs, learned_dictionary
+from jaxsparse import solvers
+from jaxsparse.eval import flops
+from jaxsparse.losses import lasso_lam
+from jaxsparse.models import sparse_coding as sc
+from jaxsparse.train import Trained, rundir
+
+
+class Method(NamedTuple):
+    """One method's outputs for all seeds.
+
+    Attributes:
+      regime, label: e.g. ``("unknown", "SAE+ITO: Adam-10000")``.  family: plot group (``encoder``,
+        ``adam``, ``fista``, ``fista-warm``, ``omp``, ``homotopy``).
+      codes: ``[S, n_test, N]`` test codes.  dictionary: ``[S, N, M]`` decoder used (learned or true).
+      inference_flops: per sample (``None`` where no closed form).  training_flops: in total (0 if none).
+      train_s, compile_s, infer_s: steady-state training seconds (all seeds), compilation seconds
+        (training + inference), steady-state inference seconds.
+      learned_dictionary: whether ``dictionary`` was learned (scored by dictionary MCC).
+    """
+
+    regime: str
+    label: str
+    family: str
+    codes: Any
+    dictionary: Any
+    inference_flops: int | None
+    training_flops: int
+    train_s: float
+    compile_s: float
+    infer_s: float
+    learned_dictionary: bool
+
+
+def _sizes(config: AmortisationGapConfig) -> dict[str, int]:
+    return {"n_latents": config.data.n_latents, "n_features": config.data.n_features}
+
+
+def timed(fn: Callable, *args) -> tuple[Any, float, float]:
+    """``(jit(vmap(fn))(*args), steady-state seconds, compile seconds)`` over the leading seed axis."""
+    t0 = time.perf_counter()
+    program = jax.jit(jax.vmap(fn)).lower(*args).compile()
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(program(*args))
+    return out, time.perf_counter() - t1, t1 - t0
+
+
+def _timing(t: Trained) -> tuple[float, float]:
+    timing = t.results.get("timing", {})
+    return timing.get("train_s", 0.0), timing.get("compile_s", 0.0)
+
+
+def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], x: jax.Array) -> list[Method]:
+    """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
+    out = []
+    steps = config.train.steps if regime == "unknown" else config.methods.steps_known
+    for label, kind, encoder, kw in encoder_specs(config, regime):
+        t = trained[f"{regime}/{label}"]
+        params = t.state.params
+        codes, infer_s, compile_s = timed(lambda p, x: encoder.apply(p, x), params["encoder"], x)
+        dictionary = params["decoder"]["w"] if regime == "unknown" else t.sources["dictionary"]
+        train_s, train_compile_s = _timing(t)
+        out.append(Method(
+            regime, label, "encoder", codes, dictionary, flops(kind, **_sizes(config), **kw),
+            flops(kind, **_sizes(config), **kw, phase="training", n_samples=config.data.n_train, n_steps=steps,
+                  learn_decoder=regime == "unknown"),
+            train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
+    return out
+
+
+def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dictionary: jax.Array, prefix: str, *,
+                   lam: float, training_flops: int, train_s: float, compile_s: float, learned: bool, adam: bool = True,
+                   warm: Method | None = None, exact: bool = True) -> list[Method]:
+    """Inference on a fixed ``dictionary [S, N, M]``: the paper's Adam code fit, FISTA budgets, OMP, homotopy.
+
+    ``lam`` is the per-sample Lasso weight the dictionary was trained with (the Adam fit minimises
+    the same objective in the paper's scaling, ``lam * 2N / M``). With ``warm``, FISTA starts from
+    that encoder's codes and its inference FLOPs are added.
+    """
+    m, n, mf = config.methods, config.data.n_latents, config.data.n_features
+    decode = flops("matmul", **_sizes(config))
+    out = []
+
+    def add(name, family, fn, args, inference_flops):
+        codes, infer_s, solve_compile_s = timed(fn, *args)
+        out.append(Method(regime, name, family, codes, dictionary, inference_flops, training_flops, train_s,
+                          compile_s + solve_compile_s, infer_s, learned))
+
+    if adam:
+        add(f"{prefix}Adam-{m.code_steps}", "adam",
+            partial(sc.fit_codes, lam=lam * 2 * n / mf, n_steps=m.code_steps, lr=m.code_lr), (dictionary, x),
+            flops("adam_codes", **_sizes(config), n_iter=m.code_steps))
+    for t in m.fista_iters:
+        if warm is None:
+            add(f"{prefix}FISTA-{t}", "fista", partial(solvers.fista, lam=lam, n_iter=t, nonneg=True),
+                (dictionary, x), flops("fista", **_sizes(config), n_iter=t, nonneg=True) + decode)
+        else:
+            add(f"{prefix}FISTA-{t} (warm)", "fista-warm",
+                lambda d, x, z0, t=t: solvers.fista(d, x, lam=lam, n_iter=t, nonneg=True, init=z0),
+                (dictionary, x, warm.codes),
+                flops("fista", **_sizes(config), n_iter=t, nonneg=True) + decode + warm.inference_flops)
+    if exact and warm is None and m.exact_solvers:
+        add(f"{prefix}OMP-{config.data.k}", "omp", partial(solvers.omp, k=config.data.k), (dictionary, x),
+            flops("omp", **_sizes(config), k=config.data.k) + decode)
+        add(f"{prefix}homotopy", "homotopy", partial(solvers.homotopy, lam=lam, nonneg=True), (dictionary, x), None)
+    return out
+
+
+def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], sources: dict) -> list[Method]:
+    """All methods of one regime (see the package docstring)."""
+    x = sources["x_test"]
+    m, d = config.methods, config.data
+    paper_lam = lasso_lam(m.lam, d.n_latents, d.n_features)
+    encs = encoder_methods(config, regime, trained, x)
+    if regime == "known_z":
+        return encs
+    if regime == "known_d":
+        return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
+                                     training_flops=0, train_s=0.0, compile_s=0.0, learned=False)
+    out = list(encs)
+    t = trained["unknown/SC"]
+    sc_flops = flops("adam_codes", **_sizes(config), n_iter=1, phase="training", n_samples=d.n_train,
+                     n_steps=config.train.steps)
+    out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "SC: ", lam=paper_lam,
+                          training_flops=sc_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True)
+    if "unknown/DL" in trained:
+        t = trained["unknown/DL"]
+        dl_flops = flops("alternating", **_sizes(config), n_iter=m.dl_inner, phase="training", n_samples=d.n_train,
+                         n_steps=m.dl_iters)
+        out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "DL: ", lam=m.dl_lam,
+                              training_flops=dl_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True)
+    sae = next((e for e in encs if e.label == "SAE"), None)
+    if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
+        kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,
+                  learned=True)
+        out += solver_methods(config, regime, x, sae.dictionary, "SAE+ITO: ", **kw)
+        out += solver_methods(config, regime, x, sae.dictionary, "SAE+", adam=False, warm=sae, **kw)
+    return out
+
+
+def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict[str, Any]:
+    """One ``methods`` entry of ``results.json``: per-seed test scores summarised
+    (:func:`jaxsparse.train.rundir.summarize`, std with ddof=1), FLOPs and wall times."""
+    codes, dictionary = np.asarray(method.codes), np.asarray(method.dictionary)
+    rows = [{"seed": seed, **code_scores(codes[s], dictionary[s], jax.tree.map(lambda v: v[s], host),
+                                         learned_dictionary=method.learned_dictionary)}
+            for s, seed in enumerate(seeds)]
+    return {"method": f"{method.regime}/{method.label}", "regime": method.regime, "label": method.label,
+            "family": method.family, "inference_flops": method.inference_flops,
+            "training_flops": method.training_flops,
+            "timing": {"train_s": method.train_s, "compile_s": method.compile_s, "infer_s": method.infer_s},
+            **rundir.summarize(rows)}
+
+
+def analyze(config: AmortisationGapConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+    """Inference-time methods on the trained models, every method scored on the test set, the
+    headline summary, ``results.md`` and ``figures/``; returns the body of ``results.json``."""
+    sources = next(iter(trained.values())).sources
+    host = jax.tree.map(np.asarray, sources)
+    seeds = config.train.seed_values
+    entries = []
+    regimes = tqdm(config.methods.regimes, desc="inference + scoring", unit="regime", disable=not progress)
+    for regime in regimes:
+        entries += [entry(mth, host, seeds) for mth in regime_methods(config, regime, trained, sources)]
+    results = {"seeds": seeds, "n_test": config.data.n_test,
+               "devices": f"{jax.device_count()} x {jax.devices()[0].platform}",
+               **report.headline(entries, seeds), "frontier": report.frontier(entries), "methods": entries}
+    if rundir.is_writer():
+        table = report.write(run_dir, results)
+        if progress:
+            print(table)
+    return results

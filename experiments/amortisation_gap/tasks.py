@@ -1,0 +1,184 @@
+"""The trained methods of the amortisation-gap experiment as engine tasks (``build``).
+
+Every method is a :class:`jaxsparse.train.Task` trained by :func:`jaxsparse.train.fit` into
+``methods/<regime>/<label>/`` (checkpoints, ``metrics.jsonl``, ``results.json``), all seeds in one
+vmapped program, full batch:
+
+- ``<regime>/<encoder>``: encoders (SAE, TopK, JumpReLU, MLP-h, LISTA) on
+  :func:`jaxsparse.losses.reconstruction_l1` with the true (``known_d``) or a learned unit-norm
+  (``unknown``) decoder, or regressed on the true codes by the negative column cosine (``known_z``,
+  the paper's loss);
+- ``unknown/SC``: sparse coding, free exp-codes per training sample learned jointly with ``D``;
+- ``unknown/DL``: batch dictionary learning (FISTA codes + block-coordinate atom updates, a
+  non-gradient ``update``) at the per-sample Lasso weight ``methods.dl_lam``.
+
+Each task's ``evaluate`` scores one seed's trained parameters on the test set (what
+``jaxsparse eval`` re-scores at every kept checkpoint); the experiment's analysis
+(:mod:`experiments.amortisation_gap.analysis`) adds inference-time methods on the trained models.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.amortisation_gap.config import AmortisationGapConfig
+from jaxsparse import eval as metrics
+from jaxsparse import solvers
+from jaxsparse.data import sparse_coding_data
+from jaxsparse.losses import lasso_lam, reconstruction_l1
+from jaxsparse.models import encoders as enc_lib
+from jaxsparse.models import sparse_coding as sc
+from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
+from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows, project_sae
+from jaxsparse.train import Task
+
+PyTree = Any
+EVAL_FISTA_ITERS = 300  # test codes of a learned dictionary in a task's `evaluate` (the analysis adds more)
+
+
+def make_source(config: AmortisationGapConfig, key: jax.Array) -> dict[str, jax.Array]:
+    """One seed's data: train and test sets drawn on one random unit-norm dictionary."""
+    d = config.data
+    k_train, k_test = jax.random.split(key)
+    x, z, dictionary = sparse_coding_data(k_train, d.n_train, d.n_latents, d.n_features, d.k)
+    x_test, z_test, _ = sparse_coding_data(k_test, d.n_test, d.n_latents, d.n_features, d.k, dictionary=dictionary)
+    return {"x": x, "z": z, "x_test": x_test, "z_test": z_test, "dictionary": dictionary}
+
+
+def full_batch(source: dict[str, jax.Array], step: jax.Array) -> dict[str, jax.Array]:
+    """Full-batch training: every step sees the whole training set."""
+    return source
+
+
+def column_cosine(z_true: jax.Array, z_hat: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Mean over latents of the cosine similarity of the columns ``z_true[:, i]``, ``z_hat[:, i]``."""
+    num = jnp.sum(z_true * z_hat, axis=0)
+    den = jnp.maximum(jnp.linalg.norm(z_true, axis=0) * jnp.linalg.norm(z_hat, axis=0), eps)
+    return jnp.mean(num / den)
+
+
+def code_scores(codes: np.ndarray, dictionary: np.ndarray, source: dict[str, np.ndarray], *,
+                learned_dictionary: bool) -> dict[str, float]:
+    """One seed's test scores: latent MCC, FVU of ``codes @ dictionary``, L0 (|z| > 1e-3), and the
+    dictionary MCC when the dictionary was learned."""
+    codes, dictionary = np.asarray(codes), np.asarray(dictionary)
+    row = {"mcc": metrics.mcc(source["z_test"], codes)["mcc"],
+           "fvu": metrics.fvu(source["x_test"], codes @ dictionary),
+           "l0": metrics.l0(np.where(np.abs(codes) > 1e-3, codes, 0.0))}
+    if learned_dictionary:
+        row["dictionary_mcc"] = metrics.dictionary_mcc(source["dictionary"], dictionary)["mcc"]
+    return row
+
+
+def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batch: dict, key: jax.Array):
+    """``unknown``/``known_d``: :func:`jaxsparse.losses.reconstruction_l1` with the learned / true ``D``;
+    ``known_z``: ``-column_cosine(z_true, z)`` (the paper's regression loss)."""
+    z = encoder.apply(params["encoder"], batch["x"])
+    if regime == "known_z":
+        cos = column_cosine(batch["z"], z)
+        return -cos, {"cosine": cos}
+    d = params["decoder"]["w"] if regime == "unknown" else batch["dictionary"]
+    return reconstruction_l1(batch["x"], z @ d, z, lam)
+
+
+def encoder_evaluate(regime: str, encoder: Encoder, params: PyTree, source: dict[str, np.ndarray]) -> dict[str, float]:
+    """Test scores of one seed's trained encoder (decoding with its learned or the true dictionary)."""
+    codes = encoder.apply(params["encoder"], source["x_test"])
+    d = params["decoder"]["w"] if regime == "unknown" else source["dictionary"]
+    return code_scores(codes, d, source, learned_dictionary=regime == "unknown")
+
+
+def encoder_specs(config: AmortisationGapConfig, regime: str) -> list[tuple[str, str, Encoder, dict]]:
+    """``(label, flops method, encoder, flops kwargs)`` for every configured encoder of ``regime``."""
+    m = config.methods
+    bias = True if regime == "known_z" else m.bias
+    specs = []
+    for name in (m.encoders if regime == "unknown" else m.known_encoders):
+        if name == "mlp":
+            for h in m.mlp_hidden:
+                specs.append((f"MLP-{h}", "mlp", enc_lib.make_encoder("mlp", hidden=h, bias=bias), {"hidden": h}))
+        elif name == "topk":
+            specs.append((f"TopK-{m.topk_k}", "topk", enc_lib.make_encoder("topk", k=m.topk_k, bias=bias), {}))
+        elif name == "lista":
+            specs.append((f"LISTA-{m.lista_iters}", "lista", enc_lib.make_encoder("lista", n_iter=m.lista_iters),
+                          {"n_iter": m.lista_iters}))
+        else:
+            specs.append(({"sae": "SAE", "jumprelu": "JumpReLU"}[name], name, enc_lib.make_encoder(name, bias=bias), {}))
+    return specs
+
+
+def encoder_task(config: AmortisationGapConfig, regime: str, encoder: Encoder) -> Task:
+    """The task training ``encoder`` in ``regime`` (a decoder is learned only when ``unknown``)."""
+    n, m = config.data.n_latents, config.data.n_features
+
+    def init(key, source):
+        k_enc, k_dec = jax.random.split(key)
+        params = {"encoder": encoder.init(k_enc, m, n)}
+        if regime == "unknown":
+            params["decoder"] = {"w": init_decoder(k_dec, n, m)["w"]}
+        return params
+
+    return Task(init=init, loss_fn=partial(encoder_loss, regime, encoder, config.methods.lam),
+                optimizer=optax.adam(config.methods.lr), data_fn=full_batch,
+                make_source=partial(make_source, config), project=project_sae if regime == "unknown" else None,
+                evaluate=partial(encoder_evaluate, regime, encoder),
+                steps=config.train.steps if regime == "unknown" else config.methods.steps_known)
+
+
+def dictionary_evaluate(lam: float, dictionary_of, params: PyTree, source: dict[str, np.ndarray]) -> dict[str, float]:
+    """Test scores of a learned dictionary with codes by FISTA at its own training Lasso weight ``lam``."""
+    d = dictionary_of(params)
+    codes = solvers.fista(d, jnp.asarray(source["x_test"]), lam=lam, n_iter=EVAL_FISTA_ITERS, nonneg=True)
+    return code_scores(codes, d, source, learned_dictionary=True)
+
+
+def sparse_coding_task(config: AmortisationGapConfig) -> Task:
+    """Sparse coding: free exp-codes per training sample and a dictionary, learned jointly (paper 1)."""
+    d, m = config.data, config.methods
+    return Task(
+        init=lambda key, source: sc.init_sparse_coding(key, d.n_train, d.n_features, d.n_latents),
+        loss_fn=lambda params, batch, key: sc.sparse_coding_loss(params, batch["x"], lam=m.lam),
+        optimizer=optax.adam(m.lr), data_fn=full_batch, make_source=partial(make_source, config),
+        project=sc.project_sparse_coding,
+        evaluate=partial(dictionary_evaluate, lasso_lam(m.lam, d.n_latents, d.n_features), lambda p: p["decoder"]["w"]),
+        steps=config.train.steps)
+
+
+def dictionary_learning_task(config: AmortisationGapConfig) -> Task:
+    """Our batch dictionary learning at Lasso weight ``methods.dl_lam``, ``methods.dl_iters`` outer steps
+    of ``methods.dl_inner`` warm-started FISTA iterations (:mod:`jaxsparse.models.dictionary_learning`)."""
+    m = config.methods
+
+    def update(params, batch, key):
+        return dictionary_learning_step(params, batch["x"], lam=m.dl_lam, inner_iter=m.dl_inner)
+
+    return Task(init=lambda key, source: init_dictionary_learning(key, source["x"], config.data.n_latents),
+                loss_fn=None, optimizer=optax.identity(), data_fn=full_batch, make_source=partial(make_source, config),
+                update=update, evaluate=partial(dictionary_evaluate, m.dl_lam, learned_dictionary),
+                steps=m.dl_iters)
+
+
+def learned_dictionary(params: PyTree) -> jax.Array:
+    """The unit-norm dictionary ``[..., N, M]`` of a trained model (SAE/encoder decoder, SC or DL)."""
+    if "dictionary" in params:
+        return normalize_rows(params["dictionary"])
+    return params["decoder"]["w"]
+
+
+def build(config: AmortisationGapConfig) -> dict[str, Task]:
+    """``{"<regime>/<label>": Task}`` for every trained method of ``config``, in training order."""
+    tasks = {}
+    for regime in config.methods.regimes:
+        for label, _, encoder, _ in encoder_specs(config, regime):
+            tasks[f"{regime}/{label}"] = encoder_task(config, regime, encoder)
+        if regime == "unknown":
+            tasks["unknown/SC"] = sparse_coding_task(config)
+            if config.methods.dl_iters:
+                tasks["unknown/DL"] = dictionary_learning_task(config)
+    return tasks

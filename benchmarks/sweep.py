@@ -20,7 +20,7 @@ import argparse
 import jax
 import numpy as np
 
-from experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
+from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
 from jaxsparse.train import TrainConfig, build_sweep, make_step
 from timing import best_time
 

@@ -1,10 +1,11 @@
-"""Experiments, one module or sub-package each; importing this package registers them all.
+"""Experiments, one module or sub-package each, installed as ``jaxsparse.experiments``.
 
-Each registers ``name -> (config class, build(config) -> Task[, run])`` with
-:func:`jaxsparse.train.register`; the ``jaxsparse`` CLI finds them by name. Add a new
-experiment by importing its module below.
+Each registers ``name -> (config class, build(config) -> Task | {method: Task}[, analyze])`` with
+:func:`jaxsparse.train.register` when imported, and is listed as a ``jaxsparse.experiments`` entry
+point in ``setup.cfg`` (``name = module``), which is how the ``jaxsparse`` CLI finds it. Add a new
+experiment: write its module here and add its entry point (and import it below).
 """
 
-from experiments import amortisation_gap, sae_synthetic  # noqa: F401
+from jaxsparse.experiments import amortisation_gap, sae_synthetic  # noqa: F401
 
 __all__ = ["amortisation_gap", "sae_synthetic"]

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.common import SparseDataConfig
+from jaxsparse.experiments.common import SparseDataConfig
 from jaxsparse import eval as metrics
 from jaxsparse.data import sparse_coding_data
 from jaxsparse.models import sae

@@ -11,8 +11,8 @@
 Multi-host: add ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 ``--distributed`` to auto-detect SLURM/TPU/MPI clusters) and start the same command on every host.
 
-The CLI has no per-experiment code: experiments are found in the registry (importing the
-``experiments`` package registers them). Heavy imports happen inside the commands. Errors of the
+The CLI has no per-experiment code: experiments are found in the registry (the
+``jaxsparse.experiments`` entry points register them). Heavy imports happen inside the commands. Errors of the
 project's own kinds (bad config, bad run directory, diverged training, unreadable checkpoint) print
 one line and exit 1; anything else is a bug and shows its traceback (``--debug`` shows it always).
 """
@@ -90,7 +90,6 @@ def _quiet_orbax() -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import experiments  # noqa: F401  (registers every experiment)
     from jaxsparse import train
 
     for name in train.names():
@@ -102,7 +101,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import experiments  # noqa: F401
     from jaxsparse import train
 
     exp = train.get(args.name)
@@ -117,7 +115,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    import experiments  # noqa: F401
     from jaxsparse import train
 
     exp, saved = train.load_config(args.run_dir)
@@ -128,7 +125,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import experiments  # noqa: F401
     from jaxsparse import train
     from jaxsparse.train.report import results_table
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from experiments.amortisation_gap import AmortisationGapConfig, smoke
-from experiments.amortisation_gap import tasks as ts
+from jaxsparse.experiments.amortisation_gap import AmortisationGapConfig, smoke
+from jaxsparse.experiments.amortisation_gap import tasks as ts
 from jaxsparse import train
 
 

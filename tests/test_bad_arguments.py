@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import experiments  # noqa: F401  (registers the experiments)
+import jaxsparse.experiments  # noqa: F401  (registers the experiments)
 from jaxsparse import train
 from jaxsparse.cli import main
 from jaxsparse.train.engine import _header
 
-EXPERIMENTS = [n for n in train.names() if train.get(n).module.startswith("experiments")]
+EXPERIMENTS = [n for n in train.names() if train.get(n).module.startswith("jaxsparse.experiments")]
 COMMANDS = ("run", "run --overwrite", "resume", "eval", "report")
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
+from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
 from jaxsparse.train import (
     ConfigMismatch,
     RunDirError,
@@ -83,7 +83,7 @@ def test_restore_returns_config_and_stacked_state(finished):
 def test_restore_in_a_fresh_process_reproduces_logged_final_metrics(finished):
     run_dir, _ = finished
     code = f"""
-        import json, experiments, numpy as np
+        import json, jaxsparse.experiments, numpy as np
         import jaxsparse.train as T
         config, state, task, sources = T.restore_run({str(run_dir)!r})
         scores = T.score(task, config.train, state, sources)

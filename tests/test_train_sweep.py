@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from conftest import run_on_fake_devices
-from experiments.sae_synthetic import DataConfig, ModelConfig, SAEConfig, build
+from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, SAEConfig, build
 from jaxsparse.train import (
     TrainConfig,
     TrainState,
@@ -130,7 +130,7 @@ def test_sharded_over_eight_devices_equals_unsharded():
         """
         import dataclasses, jax, numpy as np
         import jaxsparse
-        from experiments.sae_synthetic import DataConfig, ModelConfig, SAEConfig, build
+        from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, SAEConfig, build
         from jaxsparse.train import TrainConfig, build_sweep
         assert len(jax.devices()) == 8
         cfg = SAEConfig(data=DataConfig(n_latents=8, n_features=4, k=2, n_train=64, n_test=64),

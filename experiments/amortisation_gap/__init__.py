@@ -46,9 +46,9 @@ SC dictionary FISTA-10 matches Adam-10k's MCC with 927x fewer inference FLOPs; o
 FISTA-100 is within 0.01 at 99x fewer; on the true D FISTA needs 300 iterations (33x).
 """
 
-from experiments.amortisation_gap.analysis import analyze
-from experiments.amortisation_gap.config import AmortisationGapConfig, smoke
-from experiments.amortisation_gap.tasks import build
+from jaxsparse.experiments.amortisation_gap.analysis import analyze
+from jaxsparse.experiments.amortisation_gap.config import AmortisationGapConfig, smoke
+from jaxsparse.experiments.amortisation_gap.tasks import build
 from jaxsparse.train import register
 
 NAME = "amortisation-gap"

@@ -17,9 +17,9 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from experiments.amortisation_gap import report
-from experiments.amortisation_gap.config import AmortisationGapConfig
-from experiments.amortisation_gap.tasks import code_scores, encoder_specs, learned_dictionary
+from jaxsparse.experiments.amortisation_gap import report
+from jaxsparse.experiments.amortisation_gap.config import AmortisationGapConfig
+from jaxsparse.experiments.amortisation_gap.tasks import code_scores, encoder_specs, learned_dictionary
 from jaxsparse import solvers
 from jaxsparse.eval import flops
 from jaxsparse.losses import lasso_lam

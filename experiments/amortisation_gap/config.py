@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from experiments.common import SparseDataConfig
+from jaxsparse.experiments.common import SparseDataConfig
 from jaxsparse.models.encoders import ENCODERS
 from jaxsparse.train import ConfigError, TrainConfig
 

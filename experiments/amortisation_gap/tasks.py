@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.amortisation_gap.config import AmortisationGapConfig
+from jaxsparse.experiments.amortisation_gap.config import AmortisationGapConfig
 from jaxsparse import eval as metrics
 from jaxsparse import solvers
 from jaxsparse.data import sparse_coding_data

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-from orbax.checkpoint._src.checkpoint_managers import preservation_policy as pp
+from orbax.checkpoint import checkpoint_managers as pp  # public API (no orbax private modules)
 
 from jaxsparse.train.config import TrainConfig
 

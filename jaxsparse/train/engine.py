@@ -479,12 +479,3 @@ def evaluate(run_dir: str | os.PathLike, steps: list[int] | None = None) -> dict
         out = scored[None] if names is None else {"methods": scored}
         rundir.write_json(run_dir / rundir.EVAL, out)
     return out
-
-
-def replace_train(config: Any, **changes: Any) -> Any:
-    """``config`` with fields of its ``train`` section replaced."""
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, **changes))
-
-
-run_experiment = fit
-"""Alias of :func:`fit` (which also writes the report)."""

@@ -1,8 +1,9 @@
 """Experiments register themselves here: name -> config class + task builder (+ optional analysis).
 
-The CLI and :func:`jaxsparse.train.restore` look experiments up by name; a run directory records
-the module that registered its experiment, so a fresh process can import it by that name. No
-module below ``experiments/`` imports an experiment.
+The CLI and :func:`jaxsparse.train.restore` look experiments up by name: experiments are made known
+by ``jaxsparse.experiments`` entry points (jaxsparse's own, and any other installed package's), and a
+run directory records the module that registered its experiment, so a fresh process can import it by
+that name. No module below ``experiments/`` imports an experiment.
 """
 
 from __future__ import annotations
@@ -67,15 +68,41 @@ def register(
     return exp
 
 
+ENTRY_POINTS = "jaxsparse.experiments"
+"""Entry-point group through which packages (jaxsparse itself included) make experiments known:
+``name = module``, the module registering ``name`` when imported."""
+
+
+def load_entry_points() -> list[str]:
+    """Import every module of the ``jaxsparse.experiments`` entry points (registering their
+    experiments); returns the entry-point names. Cheap after the first call."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group=ENTRY_POINTS))
+    for ep in found:
+        if ep.name not in _REGISTRY:
+            importlib.import_module(ep.value)
+    return [ep.name for ep in found]
+
+
+# modules recorded in run directories written before experiments moved under the jaxsparse namespace
+_RENAMED = {"experiments.sae_synthetic": "jaxsparse.experiments.sae_synthetic",
+            "experiments.amortisation_gap": "jaxsparse.experiments.amortisation_gap"}
+
+
 def get(name: str, *, module: str | None = None) -> Experiment:
-    """The experiment called ``name``, importing ``module`` first if given and not yet loaded."""
+    """The experiment called ``name``: registered already, or by an entry point, or by importing
+    ``module`` (the one recorded in a run directory)."""
+    if name not in _REGISTRY:
+        load_entry_points()
     if name not in _REGISTRY and module:
-        importlib.import_module(module)
+        importlib.import_module(_RENAMED.get(module, module))
     if name not in _REGISTRY:
         raise ConfigError(f"unknown experiment {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]
 
 
 def names() -> list[str]:
-    """Registered experiment names, sorted."""
+    """Registered experiment names (entry points loaded), sorted."""
+    load_entry_points()
     return sorted(_REGISTRY)

@@ -5,16 +5,17 @@ Each solver's FLOPs count per sample sits beside it (``<solver>_flops``; homotop
 per sample with ``return_info=True``); ``jaxsparse.eval.flops(method, ...)`` dispatches to them.
 """
 
-from jaxsparse.solvers.homotopy import homotopy
+from jaxsparse.solvers.homotopy import HomotopyInfo, homotopy, homotopy_flops
 from jaxsparse.solvers.matching_pursuit import matching_pursuit, matching_pursuit_flops
 from jaxsparse.solvers.omp import omp, omp_flops
 from jaxsparse.solvers.prox import soft_threshold, top_k
 from jaxsparse.solvers.proximal import (
-    fista, fista_flops, ista, ista_flops, lasso_objective, lipschitz_constant, proximal_gradient, proximal_gradient_flops,
+    fista, fista_flops, ista, ista_flops, lasso_objective, lipschitz_constant, proximal_gradient,
+    proximal_gradient_flops,
 )
 
 __all__ = [
-    "fista", "fista_flops", "homotopy", "ista", "ista_flops", "lasso_objective", "lipschitz_constant",
+    "HomotopyInfo", "fista", "fista_flops", "homotopy", "homotopy_flops", "ista", "ista_flops", "lasso_objective", "lipschitz_constant",
     "matching_pursuit", "matching_pursuit_flops", "omp", "omp_flops", "proximal_gradient",
     "proximal_gradient_flops", "soft_threshold", "top_k",
 ]

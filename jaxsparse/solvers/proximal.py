@@ -108,7 +108,9 @@ def fista_flops(
 
         fista_flops(16, 8, n_iter=10)   # 256 + 10 * 724 = 7496
     """
-    return proximal_gradient_flops(n_latents, n_features, n_iter=n_iter, nonneg=nonneg, accelerate=True, restart=restart)
+    return proximal_gradient_flops(
+        n_latents, n_features, n_iter=n_iter, nonneg=nonneg, accelerate=True, restart=restart
+    )
 
 
 def lasso_objective(dictionary: jax.Array, x: jax.Array, z: jax.Array, lam: float) -> jax.Array:

@@ -15,7 +15,7 @@ from jaxsparse.solvers.proximal import (
 )
 
 __all__ = [
-    "HomotopyInfo", "fista", "fista_flops", "homotopy", "homotopy_flops", "ista", "ista_flops", "lasso_objective", "lipschitz_constant",
-    "matching_pursuit", "matching_pursuit_flops", "omp", "omp_flops", "proximal_gradient",
-    "proximal_gradient_flops", "soft_threshold", "top_k",
+    "HomotopyInfo", "fista", "fista_flops", "homotopy", "homotopy_flops", "ista", "ista_flops",
+    "lasso_objective", "lipschitz_constant", "matching_pursuit", "matching_pursuit_flops", "omp", "omp_flops",
+    "proximal_gradient", "proximal_gradient_flops", "soft_threshold", "top_k",
 ]

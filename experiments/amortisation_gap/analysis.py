@@ -57,13 +57,19 @@ def _sizes(config: AmortisationGapConfig) -> dict[str, int]:
     return {"n_latents": config.data.n_latents, "n_features": config.data.n_features}
 
 
-def timed(fn: Callable, *args) -> tuple[Any, float, float]:
-    """``(jit(vmap(fn))(*args), steady-state seconds, compile seconds)`` over the leading seed axis."""
+def timed(fn: Callable, *args, label: str = "", bar: Any = None) -> tuple[Any, float, float]:
+    """``(jit(vmap(fn))(*args), steady-state seconds, compile seconds)`` over the leading seed axis
+    (``bar``: a progress bar that shows ``label`` while it runs and counts it when done)."""
+    if bar is not None:
+        bar.set_postfix_str(label)
     t0 = time.perf_counter()
     program = jax.jit(jax.vmap(fn)).lower(*args).compile()
     t1 = time.perf_counter()
     out = jax.block_until_ready(program(*args))
-    return out, time.perf_counter() - t1, t1 - t0
+    t2 = time.perf_counter()
+    if bar is not None:
+        bar.update()
+    return out, t2 - t1, t1 - t0
 
 
 def _timing(t: Trained) -> tuple[float, float]:
@@ -71,14 +77,16 @@ def _timing(t: Trained) -> tuple[float, float]:
     return timing.get("train_s", 0.0), timing.get("compile_s", 0.0)
 
 
-def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], x: jax.Array) -> list[Method]:
+def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], x: jax.Array,
+                    bar: Any = None) -> list[Method]:
     """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
     out = []
     steps = config.train.steps if regime == "unknown" else config.methods.steps_known
     for label, kind, encoder, kw in encoder_specs(config, regime):
         t = trained[f"{regime}/{label}"]
         params = t.state.params
-        codes, infer_s, compile_s = timed(lambda p, x: encoder.apply(p, x), params["encoder"], x)
+        codes, infer_s, compile_s = timed(lambda p, x: encoder.apply(p, x), params["encoder"], x,
+                                          label=f"{regime}/{label}", bar=bar)
         dictionary = params["decoder"]["w"] if regime == "unknown" else t.sources["dictionary"]
         train_s, train_compile_s = _timing(t)
         out.append(Method(
@@ -91,7 +99,7 @@ def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[st
 
 def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dictionary: jax.Array, prefix: str, *,
                    lam: float, training_flops: int, train_s: float, compile_s: float, learned: bool, adam: bool = True,
-                   warm: Method | None = None, exact: bool = True) -> list[Method]:
+                   warm: Method | None = None, exact: bool = True, bar: Any = None) -> list[Method]:
     """Inference on a fixed ``dictionary [S, N, M]``: the paper's Adam code fit, FISTA budgets, OMP, homotopy.
 
     ``lam`` is the per-sample Lasso weight the dictionary was trained with (the Adam fit minimises
@@ -103,7 +111,7 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     out = []
 
     def add(name, family, fn, args, inference_flops):
-        codes, infer_s, solve_compile_s = timed(fn, *args)
+        codes, infer_s, solve_compile_s = timed(fn, *args, label=f"{regime}/{name}", bar=bar)
         out.append(Method(regime, name, family, codes, dictionary, inference_flops, training_flops, train_s,
                           compile_s + solve_compile_s, infer_s, learned))
 
@@ -127,33 +135,34 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     return out
 
 
-def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], sources: dict) -> list[Method]:
+def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], sources: dict,
+                   bar: Any = None) -> list[Method]:
     """All methods of one regime (see the package docstring)."""
     x = sources["x_test"]
     m, d = config.methods, config.data
     paper_lam = lasso_lam(m.lam, d.n_latents, d.n_features)
-    encs = encoder_methods(config, regime, trained, x)
+    encs = encoder_methods(config, regime, trained, x, bar)
     if regime == "known_z":
         return encs
     if regime == "known_d":
         return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
-                                     training_flops=0, train_s=0.0, compile_s=0.0, learned=False)
+                                     training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar)
     out = list(encs)
     t = trained["unknown/SC"]
     sc_flops = flops("adam_codes", **_sizes(config), n_iter=1, phase="training", n_samples=d.n_train,
                      n_steps=config.train.steps)
     out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "SC: ", lam=paper_lam,
-                          training_flops=sc_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True)
+                          training_flops=sc_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar)
     if "unknown/DL" in trained:
         t = trained["unknown/DL"]
         dl_flops = flops("alternating", **_sizes(config), n_iter=m.dl_inner, phase="training", n_samples=d.n_train,
                          n_steps=m.dl_iters)
         out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "DL: ", lam=m.dl_lam,
-                              training_flops=dl_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True)
+                              training_flops=dl_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar)
     sae = next((e for e in encs if e.label == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,
-                  learned=True)
+                  learned=True, bar=bar)
         out += solver_methods(config, regime, x, sae.dictionary, "SAE+ITO: ", **kw)
         out += solver_methods(config, regime, x, sae.dictionary, "SAE+", adam=False, warm=sae, **kw)
     return out
@@ -180,9 +189,9 @@ def analyze(config: AmortisationGapConfig, trained: dict[str, Trained], run_dir:
     host = jax.tree.map(np.asarray, sources)
     seeds = config.train.seed_values
     entries = []
-    regimes = tqdm(config.methods.regimes, desc="inference + scoring", unit="regime", disable=not progress)
-    for regime in regimes:
-        entries += [entry(mth, host, seeds) for mth in regime_methods(config, regime, trained, sources)]
+    with tqdm(desc="inference", unit="method", disable=not progress, dynamic_ncols=True) as bar:
+        for regime in config.methods.regimes:
+            entries += [entry(mth, host, seeds) for mth in regime_methods(config, regime, trained, sources, bar)]
     results = {"seeds": seeds, "n_test": config.data.n_test,
                "devices": f"{jax.device_count()} x {jax.devices()[0].platform}",
                **report.headline(entries, seeds), "frontier": report.frontier(entries), "methods": entries}

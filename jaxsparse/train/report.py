@@ -76,7 +76,8 @@ def loss_figure(runs: dict[str, list[dict[str, Any]]], path: str | os.PathLike, 
     fig, axes = plt.subplots(rows_, cols, figsize=(4.5 * cols, 3.2 * rows_), squeeze=False)
     for ax, (title, rows) in zip(axes.ravel(), runs.items()):
         for h, (steps, mean, std) in curves(rows, metric).items():
-            ax.plot(steps, mean, label="mean over seeds" if h is None else f"hparam {h}")
+            ax.plot(steps, mean, marker="o" if len(steps) < 3 else None,
+                    label="mean over seeds" if h is None else f"hparam {h}")
             ax.fill_between(steps, mean - std, mean + std, alpha=0.25)
         ax.set_xlabel("step")
         ax.set_ylabel(metric)

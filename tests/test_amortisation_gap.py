@@ -30,6 +30,8 @@ def test_smoke_run_writes_table_figures_and_scores(tmp_path):
     warm = next(e for e in saved["methods"] if e["method"] == "unknown/SAE+FISTA-5 (warm)")
     sae = next(e for e in saved["methods"] if e["method"] == "unknown/SAE")
     assert warm["inference_flops"] > sae["inference_flops"] and warm["training_flops"] == sae["training_flops"]
+    exact = next(e for e in saved["methods"] if e["method"] == "known_d/true D + homotopy")
+    assert exact["inference_flops"] > 0 and exact["solver_info"]["converged_fraction"] == 1.0  # the path's own count
     assert "| known_d | SAE |" in (tmp_path / "ag" / "results.md").read_text()
     figs = sorted(p.name for p in (tmp_path / "ag" / "figures").iterdir())
     assert "unknown_mcc_vs_inference_flops.png" in figs and "known_d_mcc_vs_total_flops.png" in figs

@@ -34,10 +34,13 @@ class Method(NamedTuple):
       regime, label: e.g. ``("unknown", "SAE+ITO: Adam-10000")``.  family: plot group (``encoder``,
         ``adam``, ``fista``, ``fista-warm``, ``omp``, ``homotopy``).
       codes: ``[S, n_test, N]`` test codes.  dictionary: ``[S, N, M]`` decoder used (learned or true).
-      inference_flops: per sample (``None`` where no closed form).  training_flops: in total (0 if none).
+      inference_flops: per sample (homotopy: the mean over test samples of the path each took).
+        training_flops: in total (0 if none).
       train_s, compile_s, infer_s: steady-state training seconds (all seeds), compilation seconds
         (training + inference), steady-state inference seconds.
       learned_dictionary: whether ``dictionary`` was learned (scored by dictionary MCC).
+      solver_info: what the solver reports about itself (homotopy: fractions converged and finished
+        by the FISTA fallback, mean path steps), or ``None``.
     """
 
     regime: str
@@ -51,6 +54,7 @@ class Method(NamedTuple):
     compile_s: float
     infer_s: float
     learned_dictionary: bool
+    solver_info: dict[str, float] | None = None
 
 
 def _sizes(config: AmortisationGapConfig) -> dict[str, int]:
@@ -131,7 +135,15 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     if exact and warm is None and m.exact_solvers:
         add(f"{prefix}OMP-{config.data.k}", "omp", partial(solvers.omp, k=config.data.k), (dictionary, x),
             flops("omp", **_sizes(config), k=config.data.k) + decode)
-        add(f"{prefix}homotopy", "homotopy", partial(solvers.homotopy, lam=lam, nonneg=True), (dictionary, x), None)
+        # homotopy's cost depends on each sample's path: it reports the FLOPs it actually took
+        name = f"{prefix}homotopy"
+        (codes, info), infer_s, solve_compile_s = timed(
+            partial(solvers.homotopy, lam=lam, nonneg=True, return_info=True), dictionary, x,
+            label=f"{regime}/{name}", bar=bar)
+        report_ = {"converged_fraction": float(np.mean(info.converged)), "fallback_fraction": float(np.mean(info.fallback)),
+                   "mean_path_steps": float(np.mean(info.path_steps))}
+        out.append(Method(regime, name, "homotopy", codes, dictionary, int(np.mean(info.flops)) + decode, training_flops,
+                          train_s, compile_s + solve_compile_s, infer_s, learned, report_))
     return out
 
 
@@ -179,7 +191,7 @@ def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict
             "family": method.family, "inference_flops": method.inference_flops,
             "training_flops": method.training_flops,
             "timing": {"train_s": method.train_s, "compile_s": method.compile_s, "infer_s": method.infer_s},
-            **rundir.summarize(rows)}
+            **({"solver_info": method.solver_info} if method.solver_info else {}), **rundir.summarize(rows)}
 
 
 def analyze(config: AmortisationGapConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:

@@ -93,6 +93,19 @@ def _final_state(run_dir: Path):
     return restore(run_dir)[1]
 
 
+def _kill_after_first_checkpoint(argv: list[str], ckpt_dir: Path, timeout: float = 300) -> None:
+    """Start ``jaxsparse argv`` and SIGKILL it as soon as ``ckpt_dir`` holds a checkpoint."""
+    proc = subprocess.Popen(_cli(*argv), env=DETERMINISTIC_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     settings = [*TINY, "--seeds", "2", "--set", "train.steps=3000", "--set", "train.checkpoint_every=100",
                 "--set", "train.log_every=50", "--no-progress"]
@@ -101,17 +114,8 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
 
-    proc = subprocess.Popen(_cli("run", "sae-synthetic", "--out", str(killed), *settings), env=DETERMINISTIC_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt_dir = killed / "checkpoints"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt_dir.is_dir() and any(p.name.isdigit() for p in ckpt_dir.iterdir()):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    _kill_after_first_checkpoint(["run", "sae-synthetic", "--out", str(killed), *settings], ckpt_dir)
     kept = sorted(int(p.name) for p in ckpt_dir.iterdir() if p.name.isdigit())
     assert kept and max(kept) < 3000 and not (killed / "results.json").exists()
 
@@ -150,17 +154,8 @@ def test_main_job_killed_during_its_second_method_resumes_to_the_same_results(tm
     ref = subprocess.run(_cli("run", "amortisation-gap", "--out", str(full), *AG_SMALL), env=DETERMINISTIC_ENV,
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
-    proc = subprocess.Popen(_cli("run", "amortisation-gap", "--out", str(killed), *AG_SMALL), env=DETERMINISTIC_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second = killed / "methods" / "unknown" / "SC" / "checkpoints"  # methods: unknown/SAE, unknown/SC, unknown/DL
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if second.is_dir() and any(p.name.isdigit() for p in second.iterdir()):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    _kill_after_first_checkpoint(["run", "amortisation-gap", "--out", str(killed), *AG_SMALL], second)
     first_results = (killed / "methods" / "unknown" / "SAE" / "results.json").read_bytes()
     assert not (killed / "methods" / "unknown" / "SC" / "results.json").exists()
     assert not (killed / "results.json").exists()

@@ -16,8 +16,8 @@ sparse coding", Algorithm 2, here on the full batch)::
 Atoms start at ``n_latents`` distinct training signals (normalised), as in SPAMS. Each step
 decreases (1) up to the inexact inner solve. All loops are ``lax.scan``; ``vmap`` over seeds.
 
-Training FLOPs: ``jaxsparse.eval.flops("alternating", n_iter=inner_iter, n_steps=n_iter,
-n_samples=B, phase="training", ...)``.
+Training FLOPs: :func:`dictionary_learning_flops` (``jaxsparse.eval.flops("alternating",
+n_iter=inner_iter, n_steps=n_iter, n_samples=B, phase="training", ...)`` dispatches there).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from jaxsparse._checks import as_float_array, nonneg_scalar, positive_int
 from jaxsparse.models.sae import normalize_rows
-from jaxsparse.solvers import fista
+from jaxsparse.solvers import fista, fista_flops
 
 
 def update_dictionary(dictionary: jax.Array, a: jax.Array, b: jax.Array, eps: float = 1e-10) -> jax.Array:
@@ -104,3 +104,25 @@ def _learn(key, x, lam, *, n_latents, n_iter, inner_iter, nonneg):
 
 
 _learn = jax.jit(_learn, static_argnames=("n_latents", "n_iter", "inner_iter", "nonneg"))
+
+
+def dictionary_learning_flops(n_latents: int, n_features: int, *, n_samples: int, n_iter: int, inner_iter: int,
+                              nonneg: bool = True) -> int:
+    """Total FLOPs of :func:`learn_dictionary` (``n_iter`` outer steps on ``B = n_samples`` signals).
+
+    ``N`` = n_latents, ``M`` = n_features. Per outer step and sample: ``inner_iter`` warm-started
+    FISTA iterations (:func:`jaxsparse.solvers.fista_flops`, its ``x D^T`` included) plus the
+    statistics ``S^T S``, ``S^T X``, ``2N^2 + 2NM``; per outer step, one block-coordinate pass over
+    the atoms ``N (2NM + 6M)``::
+
+        n_iter * (B * (fista_flops(N, M, n_iter=inner_iter, nonneg) + 2N^2 + 2NM) + N (2NM + 6M))
+
+    Example::
+
+        dictionary_learning_flops(16, 8, n_samples=100, n_iter=10, inner_iter=20)
+        # 10 * (100 * (14416 + 512 + 256) + 16 * (256 + 48)) = 15_232_640
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    samples, steps = positive_int("n_samples", n_samples), positive_int("n_iter", n_iter)
+    inner = fista_flops(n, m, n_iter=inner_iter, nonneg=nonneg)
+    return steps * (samples * (inner + 2 * n * n + 2 * n * m) + n * (2 * n * m + 6 * m))

@@ -17,6 +17,10 @@ return the pair, so a family member is picked by name with :func:`make_encoder`.
 
 Paper 1 (O'Neill, Gumran & Klindt, ICML 2025) uses no biases in its unknown-D models
 (``bias=False``); biases are on by default here as in the engine's ``sae-synthetic`` experiment.
+
+FLOPs per sample, decoding included ("signal in, reconstruction out", paper 1's convention):
+:func:`encoder_flops`; training: :func:`encoder_training_flops`. One multiply-add is 2 FLOPs, an
+elementwise op or comparison 1; biases are not counted (paper 1 has none).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import positive_int
-from jaxsparse.models.sae import Encoder, affine, init_linear, sae_encoder
+from jaxsparse.models.sae import Encoder, affine, init_linear, sae_encoder, sae_flops, sae_training_flops
 from jaxsparse.solvers import soft_threshold, top_k
 
 PyTree = Any
@@ -160,6 +164,82 @@ def make_encoder(name: str, *, bias: bool = True, k: int | None = None, hidden: 
     if name == "lista":
         return lista_encoder(_required("n_iter", n_iter, name))
     raise ValueError(f"`name` must be one of {ENCODERS}, got {name!r}")
+
+
+def encoder_flops(name: str, n_latents: int, n_features: int, *, hidden: int | None = None,
+                  n_iter: int | None = None) -> int:
+    """Inference FLOPs per sample of encoder ``name`` plus the decoder ``x_hat = z D`` (``2MN``).
+
+    ``N`` = n_latents, ``M`` = n_features, ``h`` = hidden, ``T`` = n_iter (paper 1's counts)::
+
+        sae               2MN + N + 2MN = 4MN + N                    (:func:`~jaxsparse.models.sae.sae_flops`)
+        topk, jumprelu    4MN + N + N   (the top-k mask / the threshold compare)
+        mlp               2Mh + h + 2hN + N + 2NM
+        lista             2MN (x W) + T * 2N (thresholds) + (T - 1)(2N^2 + N) (recurrences) + 2MN
+
+    The top-k selection itself (a sort, or ``N^2`` compares for ``N <= 64``) is counted as ``N``.
+
+    Example::
+
+        encoder_flops("mlp", 16, 8, hidden=32)   # 512 + 32 + 1024 + 16 + 256 = 1840
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    if name == "sae":
+        return sae_flops(n, m)
+    if name in ("topk", "jumprelu"):
+        return sae_flops(n, m) + n
+    if name == "mlp":
+        h = positive_int("hidden", _required("hidden", hidden, name))
+        return 2 * m * h + h + 2 * h * n + n + 2 * n * m
+    if name == "lista":
+        t = positive_int("n_iter", _required("n_iter", n_iter, name))
+        return 2 * m * n + t * 2 * n + (t - 1) * (2 * n * n + n) + 2 * m * n
+    raise ValueError(f"`name` must be one of {ENCODERS}, got {name!r}")
+
+
+def encoder_params(name: str, n_latents: int, n_features: int, *, n_iter: int | None = None) -> int:
+    """Encoder weights counted by the generic training count (:func:`encoder_training_flops`).
+
+    ``topk``: ``MN + N``; ``jumprelu``: ``MN + 2N`` (the thresholds); ``lista``: ``MN + N^2 + TN``.
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    if name == "lista":
+        return m * n + n * n + positive_int("n_iter", _required("n_iter", n_iter, name)) * n
+    return m * n + n + (n if name == "jumprelu" else 0)
+
+
+def encoder_training_flops(name: str, n_latents: int, n_features: int, *, hidden: int | None = None,
+                           n_iter: int | None = None, n_samples: int, n_steps: int, learn_decoder: bool = True) -> int:
+    """Total training FLOPs of encoder ``name`` (with the decoder): ``per_sample_step * n_samples * n_steps``.
+
+    Full-batch steps; ``N`` = n_latents, ``M`` = n_features, ``h`` = hidden. Per sample and step
+    (``learn_decoder`` adds the decoder's normalisation, gradient and update, in brackets)::
+
+        sae       forward 4MN + N (+MN); backward N + (2MN + N) + 2MN + 2(MN + N) (+2MN)
+                  (:func:`~jaxsparse.models.sae.sae_training_flops`)
+        mlp       forward encoder_flops (+MN);
+                  backward N + (2Nh + N) + h + (2Mh + h) + 2NM + 2(Mh + h + hN + N) (+2NM)
+        topk, jumprelu, lista (no count in paper 1): forward F = encoder_flops, backward 2F,
+                  update 2P with P = :func:`encoder_params` (+2MN)
+
+    Example::
+
+        encoder_training_flops("sae", 16, 8, n_samples=2, n_steps=3)   # 1744 * 6
+    """
+    if name == "sae":
+        return sae_training_flops(n_latents, n_features, n_samples=n_samples, n_steps=n_steps,
+                                  learn_decoder=learn_decoder)
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    samples, steps = positive_int("n_samples", n_samples), positive_int("n_steps", n_steps)
+    forward = encoder_flops(name, n, m, hidden=hidden, n_iter=n_iter)
+    if name == "mlp":
+        h = hidden
+        backward = n + (2 * n * h + n) + h + (2 * m * h + h) + 2 * n * m + 2 * (m * h + h + h * n + n)
+        extra = m * n + 2 * n * m
+    else:
+        backward = 2 * forward + 2 * encoder_params(name, n, m, n_iter=n_iter)
+        extra = 2 * m * n
+    return (forward + backward + (extra if learn_decoder else 0)) * samples * steps
 
 
 def _required(arg: str, value: Any, name: str) -> Any:

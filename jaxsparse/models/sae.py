@@ -7,6 +7,9 @@ and the training code stay the same.
 
 Reference: O'Neill, Gumran & Klindt (ICML 2025): SAE = Linear(M -> N) + ReLU, unit-norm decoder
 atoms, loss ``mean_b ||x - x_hat||^2 / ... + lam * mean |z|`` (see :func:`sae_loss`).
+
+FLOPs (paper 1's counts, "signal in, reconstruction out"): :func:`sae_flops`, :func:`sae_training_flops`;
+the other encoders' counts are in :mod:`jaxsparse.models.encoders`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxsparse._checks import positive_int
 from jaxsparse.losses import reconstruction_l1
 
 PyTree = Any
@@ -94,3 +98,41 @@ def sae_loss(
     """
     z = encoder.apply(params["encoder"], x)
     return reconstruction_l1(x, decode(params["decoder"], z), z, lam)
+
+
+def sae_flops(n_latents: int, n_features: int) -> int:
+    """Inference FLOPs per sample of the SAE, decoding included (paper 1's count).
+
+    One multiply-add is 2 FLOPs, an elementwise op 1; ``N`` = n_latents, ``M`` = n_features::
+
+        2MN (x W) + N (ReLU) + 2MN (x_hat = z D) = 4MN + N
+
+    Biases are not counted (paper 1's SAE has none; the encoder bias adds ``N``, the decoder's ``M``).
+
+    Example::
+
+        sae_flops(16, 8)   # 4 * 8 * 16 + 16 = 528
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    return 4 * m * n + n
+
+
+def sae_training_flops(n_latents: int, n_features: int, *, n_samples: int, n_steps: int,
+                       learn_decoder: bool = True) -> int:
+    """Total training FLOPs of the SAE, paper 1's count: ``per_sample_step * n_samples * n_steps``.
+
+    Full-batch steps; ``N`` = n_latents, ``M`` = n_features. Per sample and step
+    (``learn_decoder`` adds the decoder's normalisation ``MN`` and its gradient ``2MN``)::
+
+        forward  4MN + N                              (+ MN)
+        backward N + (2MN + N) + 2MN + 2(MN + N)      (+ 2MN)
+
+    Example::
+
+        sae_training_flops(16, 8, n_samples=2, n_steps=3)   # (656 + 1088) * 6 = 1744 * 6
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    samples, steps = positive_int("n_samples", n_samples), positive_int("n_steps", n_steps)
+    forward = sae_flops(n, m)
+    backward = n + (2 * n * m + n) + 2 * n * m + 2 * (m * n + n)
+    return (forward + backward + (m * n + 2 * n * m if learn_decoder else 0)) * samples * steps

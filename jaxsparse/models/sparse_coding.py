@@ -71,7 +71,7 @@ def fit_codes(dictionary: jax.Array, x: jax.Array, *, lam: float = 0.01, n_steps
       lam: the paper's sparsity weight (0.01).  n_steps, lr: Adam steps (10k) and learning rate (3e-3).
       log_init: scalar or ``[B, N]`` starting log-codes (-10 in the paper).
     Returns:
-      ``[B, N]`` non-negative codes. FLOPs: ``jaxsparse.eval.flops("adam_codes", n_iter=n_steps, ...)``.
+      ``[B, N]`` non-negative codes. FLOPs per sample: :func:`fit_codes_flops`.
 
     Example::
 
@@ -98,3 +98,40 @@ def _fit_codes(dictionary, x, lam, log0, *, n_steps, lr):
 
 
 _fit_codes = jax.jit(_fit_codes, static_argnames=("n_steps", "lr"))
+
+
+def fit_codes_flops(n_latents: int, n_features: int, *, n_steps: int) -> int:
+    """FLOPs per sample of :func:`fit_codes` (paper 1's ITO count), ``N`` = n_latents, ``M`` = n_features::
+
+        (MN + N) + n_steps * (4MN + 2M + 11N)
+
+    ``MN + N``: the final ``exp`` and decode; per Adam step on exp-codes: ``exp``, forward ``s D``,
+    residual and loss, the gradient ``r D^T`` through ``exp``, and Adam's elementwise update.
+    (``jaxsparse.eval.flops("adam_codes", n_iter=n_steps, ...)`` dispatches here.)
+
+    Example::
+
+        fit_codes_flops(16, 8, n_steps=10)   # 144 + 10 * (512 + 16 + 176) = 7184
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    return (m * n + n) + positive_int("n_steps", n_steps) * (4 * m * n + 2 * m + 11 * n)
+
+
+def sparse_coding_training_flops(n_latents: int, n_features: int, *, n_samples: int, n_steps: int,
+                                 learn_decoder: bool = True) -> int:
+    """Total training FLOPs of sparse coding (free exp-codes and, with ``learn_decoder``, the dictionary).
+
+    Paper 1's count, ``per_sample_step * n_samples * n_steps`` with, per sample and step
+    (``N`` = n_latents, ``M`` = n_features; the dictionary's share in brackets)::
+
+        forward  N + 2MN (+3MN);  loss 2M + N;  backward 2 * forward;  update N (+MN)
+
+    Example::
+
+        sparse_coding_training_flops(16, 8, n_samples=1, n_steps=1)   # 3 * 656 + 32 + 144 = 2144
+    """
+    n, m = positive_int("n_latents", n_latents), positive_int("n_features", n_features)
+    samples, steps = positive_int("n_samples", n_samples), positive_int("n_steps", n_steps)
+    forward = n + 2 * m * n
+    per_step = 3 * forward + (2 * m + n) + n + (3 * 3 * m * n + m * n if learn_decoder else 0)
+    return per_step * samples * steps

@@ -146,9 +146,8 @@ from tqdm.auto import tqdm
 
 from jaxsparse import eval as metrics
 from jaxsparse import solvers
-from jaxsparse.data import sparse_coding_data
 from jaxsparse.eval import flops
-from jaxsparse.experiments.common import SparseDataConfig
+from jaxsparse.experiments.common import SparseDataConfig, full_batch, sparse_source
 from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
 from jaxsparse.models.sae import normalize_rows
 from jaxsparse.train import ConfigError, Task, TrainConfig, Trained, init_sweep, register, rundir
@@ -305,20 +304,6 @@ def method_name(steps: int) -> str:
 # ------------------------------------------------------------------------------------------- data, tasks
 
 
-def make_source(config: DLPeersConfig, key: jax.Array) -> dict[str, jax.Array]:
-    """One seed's data: train and test sets drawn on one random unit-norm dictionary."""
-    d = config.data
-    k_train, k_test = jax.random.split(key)
-    x, z, dictionary = sparse_coding_data(k_train, d.n_train, d.n_latents, d.n_features, d.k)
-    x_test, z_test, _ = sparse_coding_data(k_test, d.n_test, d.n_latents, d.n_features, d.k, dictionary=dictionary)
-    return {"x": x, "z": z, "x_test": x_test, "z_test": z_test, "dictionary": dictionary}
-
-
-def full_batch(source: dict[str, jax.Array], step: jax.Array) -> dict[str, jax.Array]:
-    """Every step sees the whole training set."""
-    return source
-
-
 def lasso_objective(dictionary: np.ndarray, x: np.ndarray, z: np.ndarray, lam: float) -> np.ndarray:
     """Per sample ``0.5 ||x - z D||^2 + lam ||z||_1`` (``[B]``), in float64."""
     dictionary, x, z = (np.asarray(a, np.float64) for a in (dictionary, x, z))
@@ -352,7 +337,7 @@ def dl_task(config: DLPeersConfig, steps: int) -> Task:
         return dictionary_learning_step(params, batch["x"], lam=lr.lam, inner_iter=lr.dl_inner)
 
     return Task(init=lambda key, source: init_dictionary_learning(key, source["x"], config.data.n_latents),
-                loss_fn=None, optimizer=optax.identity(), data_fn=full_batch, make_source=partial(make_source, config),
+                loss_fn=None, optimizer=optax.identity(), data_fn=full_batch, make_source=partial(sparse_source, config.data),
                 update=update, evaluate=lambda params, source: score_dictionary(lr.lam, params["dictionary"], source),
                 steps=steps)
 

@@ -94,3 +94,13 @@ def test_override_tuple_of_strings_from_bare_words():
     assert override(_Names(), ['names=["mlp"]']).names == ("mlp",)
     with pytest.raises(ConfigError, match="`pair` expects"):
         override(_Names(), ["pair=a,b,c"])
+
+
+def test_override_optional_tuple_from_bare_words():
+    @dataclasses.dataclass(frozen=True)
+    class Steps:
+        steps: tuple[int, ...] | None = None
+        train: TrainConfig = TrainConfig()
+
+    assert override(Steps(), ["steps=50,100"]).steps == (50, 100)
+    assert override(Steps(), ["steps=[7]"]).steps == (7,) and override(Steps(), ["steps=none"]).steps is None

@@ -28,9 +28,10 @@ import numpy as np
 import optax
 
 from jaxsparse.experiments.amortisation_gap.config import AmortisationGapConfig
+from jaxsparse.experiments.common import full_batch, sparse_source
 from jaxsparse import eval as metrics
 from jaxsparse import solvers
-from jaxsparse.data import sparse_coding_data
+
 from jaxsparse.losses import lasso_lam, reconstruction_l1
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
@@ -40,20 +41,6 @@ from jaxsparse.train import Task
 
 PyTree = Any
 EVAL_FISTA_ITERS = 300  # test codes of a learned dictionary in a task's `evaluate` (the analysis adds more)
-
-
-def make_source(config: AmortisationGapConfig, key: jax.Array) -> dict[str, jax.Array]:
-    """One seed's data: train and test sets drawn on one random unit-norm dictionary."""
-    d = config.data
-    k_train, k_test = jax.random.split(key)
-    x, z, dictionary = sparse_coding_data(k_train, d.n_train, d.n_latents, d.n_features, d.k)
-    x_test, z_test, _ = sparse_coding_data(k_test, d.n_test, d.n_latents, d.n_features, d.k, dictionary=dictionary)
-    return {"x": x, "z": z, "x_test": x_test, "z_test": z_test, "dictionary": dictionary}
-
-
-def full_batch(source: dict[str, jax.Array], step: jax.Array) -> dict[str, jax.Array]:
-    """Full-batch training: every step sees the whole training set."""
-    return source
 
 
 def column_cosine(z_true: jax.Array, z_hat: jax.Array, eps: float = 1e-8) -> jax.Array:
@@ -126,7 +113,7 @@ def encoder_task(config: AmortisationGapConfig, regime: str, encoder: Encoder) -
 
     return Task(init=init, loss_fn=partial(encoder_loss, regime, encoder, config.methods.lam),
                 optimizer=optax.adam(config.methods.lr), data_fn=full_batch,
-                make_source=partial(make_source, config), project=project_sae if regime == "unknown" else None,
+                make_source=partial(sparse_source, config.data), project=project_sae if regime == "unknown" else None,
                 evaluate=partial(encoder_evaluate, regime, encoder),
                 steps=config.train.steps if regime == "unknown" else config.methods.steps_known)
 
@@ -144,7 +131,7 @@ def sparse_coding_task(config: AmortisationGapConfig) -> Task:
     return Task(
         init=lambda key, source: sc.init_sparse_coding(key, d.n_train, d.n_features, d.n_latents),
         loss_fn=lambda params, batch, key: sc.sparse_coding_loss(params, batch["x"], lam=m.lam),
-        optimizer=optax.adam(m.lr), data_fn=full_batch, make_source=partial(make_source, config),
+        optimizer=optax.adam(m.lr), data_fn=full_batch, make_source=partial(sparse_source, config.data),
         project=sc.project_sparse_coding,
         evaluate=partial(dictionary_evaluate, lasso_lam(m.lam, d.n_latents, d.n_features), lambda p: p["decoder"]["w"]),
         steps=config.train.steps)
@@ -159,7 +146,7 @@ def dictionary_learning_task(config: AmortisationGapConfig) -> Task:
         return dictionary_learning_step(params, batch["x"], lam=m.dl_lam, inner_iter=m.dl_inner)
 
     return Task(init=lambda key, source: init_dictionary_learning(key, source["x"], config.data.n_latents),
-                loss_fn=None, optimizer=optax.identity(), data_fn=full_batch, make_source=partial(make_source, config),
+                loss_fn=None, optimizer=optax.identity(), data_fn=full_batch, make_source=partial(sparse_source, config.data),
                 update=update, evaluate=partial(dictionary_evaluate, m.dl_lam, learned_dictionary),
                 steps=m.dl_iters)
 

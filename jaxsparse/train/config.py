@@ -171,6 +171,10 @@ def _parse_text(path: str, tp: Any, text: str) -> Any:
             return float(text)
         except ValueError:
             raise ConfigError(f"`{path}` expects float, got {text!r}") from None
+    if _is_union(tp):  # e.g. ``tuple[int, ...] | None`` given as bare ``a,b``: parse as the tuple member
+        tuples = [a for a in typing.get_args(tp) if typing.get_origin(a) is tuple]
+        if tuples and not text.lstrip().startswith("["):
+            return _parse_text(path, tuples[0], text)
     if typing.get_origin(tp) is tuple and not text.lstrip().startswith("["):
         # ``a,b,c``: each item parsed as its element type (bare words for strings, numbers for numbers).
         args = typing.get_args(tp)

@@ -19,7 +19,6 @@ depend only on the step, so the resumed run executes the same compiled programs 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re

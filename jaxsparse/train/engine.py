@@ -387,11 +387,15 @@ def _method_dir(run_dir: Path, method: str | None) -> tuple[Path, registry.Exper
     """The directory of ``method`` of the run in ``run_dir`` (``run_dir`` itself for one-task runs or
     a method directory), with the experiment, config and method it holds."""
     exp, config, saved_method = load_run(run_dir)
-    if saved_method is not None or method is None and None in tasks_of(exp, config):
+    if saved_method is not None:
         if method is not None and method != saved_method:
             raise RunDirError(f"{run_dir} holds method {saved_method!r}, not {method!r}")
         return run_dir, exp, config, saved_method
     tasks = tasks_of(exp, config)
+    if None in tasks:
+        if method is not None:
+            raise RunDirError(f"{run_dir} is a one-task run; it has no method {method!r}")
+        return run_dir, exp, config, None
     if method is None:
         raise RunDirError(f"{run_dir} is a run of several methods; pass `method=` (one of {_method_list(tasks)})")
     if method not in tasks:
@@ -456,10 +460,9 @@ def evaluate(run_dir: str | os.PathLike, steps: list[int] | None = None) -> dict
     (methods that have not started are left out). Refused while the run is being written.
     """
     run_dir = Path(run_dir)
-    names = methods(run_dir)
-    _, _, saved_method = load_run(run_dir)
-    if saved_method is not None:
-        names = None
+    exp, config, saved_method = load_run(run_dir)
+    tasks = tasks_of(exp, config)
+    names = None if saved_method is not None or None in tasks else list(tasks)
     with rundir.lock(run_dir):
         plan = {m: checkpoint_steps(run_dir, method=m) for m in (names or [None])
                 if m is None or (run_dir / rundir.METHODS / m / rundir.CONFIG).is_file()}

@@ -29,8 +29,12 @@ class MethodsConfig:
         codes by the paper's negative column cosine), ``unknown`` (dictionary learning).
       encoders: encoder families trained in the unknown regime (``sae``, ``topk``, ``jumprelu``,
         ``mlp``, ``lista``); ``mlp`` runs once per width in ``mlp_hidden``.
-      known_encoders: those trained in the known-D and known-Z regimes (default: the paper's SAE and
-        MLPs, which keeps the default run within 10 minutes on 2 CPU cores).
+      known_encoders: those trained in the known-D and known-Z regimes (the paper's SAE and MLP).
+      known_mlp_hidden: the MLP widths of the known-D and known-Z regimes. The default trains only
+        MLP-32 there, which keeps the default run under 10 minutes on 2 CPU cores; the paper's
+        MLP-256 in those regimes (``--set methods.known_mlp_hidden=32,256``) adds about 4 minutes
+        (measured: known-D 0.752 ± 0.069, known-Z 0.936 ± 0.006 latent MCC, 5 seeds, see the package
+        docstring). The unknown regime trains every width of ``mlp_hidden``.
       lam: weight of ``mean |s|`` in ``mean (x - x_hat)^2 + lam mean |s|`` (paper 0.01).
       lr: Adam learning rate of all full-batch training (paper 1e-3).
       steps_known: training steps in the known-D and known-Z regimes (paper 20k); the unknown
@@ -54,6 +58,7 @@ class MethodsConfig:
     encoders: tuple[str, ...] = ("sae", "topk", "jumprelu", "mlp", "lista")
     known_encoders: tuple[str, ...] = ("sae", "mlp")
     mlp_hidden: tuple[int, ...] = (32, 256)
+    known_mlp_hidden: tuple[int, ...] = (32,)
     lam: float = 0.01
     lr: float = 1e-3
     steps_known: int = 20_000
@@ -94,7 +99,7 @@ def smoke(config: AmortisationGapConfig | None = None) -> AmortisationGapConfig:
     return dataclasses.replace(
         config,
         data=dataclasses.replace(config.data, n_train=128, n_test=128),
-        methods=dataclasses.replace(config.methods, mlp_hidden=(8,), steps_known=200, code_steps=200,
+        methods=dataclasses.replace(config.methods, mlp_hidden=(8,), known_mlp_hidden=(8,), steps_known=200, code_steps=200,
                                     fista_iters=(3, 30), dl_iters=50),
         train=dataclasses.replace(config.train, steps=200, seeds=2, log_every=100, checkpoint_every=100),
     )

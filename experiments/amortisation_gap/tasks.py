@@ -88,7 +88,7 @@ def encoder_specs(config: AmortisationGapConfig, regime: str) -> list[tuple[str,
     specs = []
     for name in (m.encoders if regime == "unknown" else m.known_encoders):
         if name == "mlp":
-            for h in m.mlp_hidden:
+            for h in (m.mlp_hidden if regime == "unknown" else m.known_mlp_hidden):
                 specs.append((f"MLP-{h}", "mlp", enc_lib.make_encoder("mlp", hidden=h, bias=bias), {"hidden": h}))
         elif name == "topk":
             specs.append((f"TopK-{m.topk_k}", "topk", enc_lib.make_encoder("topk", k=m.topk_k, bias=bias), {}))

@@ -1,5 +1,5 @@
 """Models as ``(init, apply)`` pairs over plain-pytree parameters."""
 
-from jaxsparse.models import sae
+from jaxsparse.models import sae, vae
 
-__all__ = ["sae"]
+__all__ = ["sae", "vae"]

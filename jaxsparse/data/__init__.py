@@ -3,3 +3,7 @@
 from jaxsparse.data.sparse import random_dictionary, sparse_codes, sparse_coding_data
 
 __all__ = ["random_dictionary", "sparse_codes", "sparse_coding_data"]
+
+from jaxsparse.data import sprites  # noqa: E402  (procedural dSprites: render, pair samplers)
+
+__all__ += ["sprites"]

@@ -17,10 +17,10 @@ from jaxsparse.train import rundir
 
 
 def results_table(results: dict[str, Any]) -> str:
-    """Markdown tables: ``metric | mean | std | min | max`` of the summary (one block per
-    hyperparameter if a grid), then a ``method | metric ...`` table (mean ± std) if ``methods``."""
+    """Markdown tables: ``metric | mean | std | min | max`` of the summary, if there is one (one
+    block per hyperparameter if a grid), then a ``method | metric ...`` table (mean ± std) if ``methods``."""
     ddof = results.get("std_ddof", 1)
-    blocks = [(f"all {results['n_runs']} runs", results)]
+    blocks = [(f"all {results['n_runs']} runs", results)] if "mean" in results else []
     if "by_hparam" in results:
         blocks += [(f"hparam {j} = {_hp(results['hparams'], j)}", r) for j, r in enumerate(results["by_hparam"])]
     lines = []

@@ -62,7 +62,11 @@ def test_registered_with_paper_defaults_and_overrides():
     with pytest.raises(train.ConfigError, match="regimes"):
         dataclasses.replace(c, methods=dataclasses.replace(c.methods, regimes=("bogus",)))
     tasks = exp.build(c)
-    assert list(tasks)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_d/MLP-256"] and "unknown/DL" in tasks
+    assert c.methods.known_mlp_hidden == (32,)  # the known regimes' MLP-256 only on request (runtime)
+    assert list(tasks)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_z/SAE"] and "unknown/DL" in tasks
+    assert "unknown/MLP-256" in tasks and "known_d/MLP-256" not in tasks
+    wide = exp.build(train.override(c, ["methods.known_mlp_hidden=32,256"]))
+    assert list(wide)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_d/MLP-256"]
     assert tasks["known_d/SAE"].steps == 20_000 and tasks["unknown/SAE"].steps == 40_000
 
 

@@ -35,10 +35,12 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 idle CPU
-cores: 17 min 8 s including ``pip install -e .`` (training 13 min, of which MLP-256 in the three
-regimes 8.6 min at about 170 steps/s for 5 seeds; inference and scoring about 2.5 min, of which
-compiling homotopy about 80 s). The numbers below were identical in two runs (mean ± std over 5
-seeds, ddof=1):
+cores: 9 min 57 s after the install (``/usr/bin/time jaxsparse run amortisation-gap --no-progress``;
+training 8 min, of which the unknown regime's MLP-256 3.8 min at about 177 steps/s for 5 seeds;
+inference and scoring about 1.7 min, each solver compiled once for all dictionaries). The known
+regimes train MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``)
+adds about 4 min (17 min 8 s in all with the install, measured before the solver-compile cache).
+The numbers below were identical in three runs (mean ± std over 5 seeds, ddof=1):
 
 =====================  ==============  ==============  ================  ===================
 unknown D and Z        latent MCC      dict MCC        paper (lat/dict)  inference FLOPs
@@ -52,7 +54,8 @@ DL + homotopy          0.907 ± 0.082   0.959 ± 0.041
 =====================  ==============  ==============  ================  ===================
 
 Known D: true D + Adam 10k 0.974 ± 0.004 (paper 0.967), + homotopy 0.988 ± 0.008, SAE 0.672 ±
-0.074 (paper 0.61), MLP-32 0.843, MLP-256 0.752. Known Z: SAE 0.878, MLP-32 0.909, MLP-256 0.936.
+0.074 (paper 0.61), MLP-32 0.843 (MLP-256, on request: 0.752). Known Z: SAE 0.878, MLP-32 0.909
+(MLP-256: 0.936).
 Frontier: on the SC dictionary FISTA-10 matches Adam-10k's MCC with 927x fewer inference FLOPs; on
 the DL dictionary FISTA-100 is within 0.01 at 99x fewer; on the true D FISTA needs 300 iterations
 (33x). SAE+ITO vs SAE (+0.004) is a tie at this spread.

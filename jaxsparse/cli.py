@@ -145,8 +145,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _print_summary(run_dir: str, results: dict) -> None:
     import jax
 
-    means = ", ".join(f"{k}={v:.4g}" for k, v in results["mean"].items())
     where = f"{jax.device_count()} devices, {jax.process_count()} processes"
+    if "mean" not in results:  # an experiment whose analysis reports per method only
+        names = [e.get("method", "?") for e in results.get("methods", [])]
+        print(f"{run_dir}: methods {', '.join(names)} on {where}; tables in {run_dir}/results.md")
+        return
+    means = ", ".join(f"{k}={v:.4g}" for k, v in results["mean"].items())
     print(f"{run_dir}: {results['n_runs']} runs on {where}; mean {means}")
 
 

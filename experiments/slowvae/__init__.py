@@ -21,8 +21,8 @@ rest scoring): SlowVAE ahead of β-VAE on every seed already, at low levels: MCC
 0.367 ± 0.018, MIG 0.025 ± 0.006 vs 0.013 ± 0.001, DCI 0.037 ± 0.010 vs 0.016 ± 0.003.
 
 Measured on one H200 (``OUT=out python benchmarks/slowvae_gpu.py train 230 64 3``, which calls :func:`jaxsparse.train.fit` with
-:func:`.config.paper`'s 64 × 64 images, batch 32 pairs, 3 seeds, and the CPU default's
-evaluation sizes; the 6 networks train as one vmapped program at 112 steps/s): after 25k steps
+:func:`.config.paper`'s 64 × 64 images, batch 32 pairs, 3 seeds, and that script's evaluation
+sizes: 10k points for MCC/MIG/modularity, 2000/1000 for SAP, 1000/500 BetaVAE/FactorVAE points; the 6 networks train as one vmapped program at 112 steps/s): after 25k steps
 (8 % of the paper's 300k) under LAP, mean ± std over 3 seeds (ddof=1)::
 
     LAP, 25k steps   MCC            MIG            DCI dis.       BetaVAE        FactorVAE      modularity

@@ -7,3 +7,7 @@ __all__ = ["random_dictionary", "sparse_codes", "sparse_coding_data"]
 from jaxsparse.data import sprites  # noqa: E402  (procedural dSprites: render, pair samplers)
 
 __all__ += ["sprites"]
+
+from jaxsparse.data import hypersphere  # noqa: E402  (vMF latents on the sphere, invertible MLP mixing)
+
+__all__ += ["hypersphere"]

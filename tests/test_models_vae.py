@@ -9,7 +9,7 @@ import pytest
 
 from jaxsparse.losses import slowvae_loss
 from jaxsparse.models import vae
-from jaxsparse.models.vae import _conv_transpose_s2, _dense_to_map, conv2d
+from jaxsparse.models.vae import _conv_transpose_s2, _dense_to_map
 
 N = 10
 
@@ -63,7 +63,7 @@ def test_jit_vmap_over_seeds_and_finite_gradients(rng):
     # gradients (one seed: a vmapped gradient compiles for ~20 s on CPU, as XLA makes the convolutions grouped)
     lowered = jax.jit(jax.value_and_grad(loss)).lower(one, keys[1])
     # every convolution, gradients included, is NHWC x HWIO -> NHWC: XLA's CPU backend runs others 10-40x
-    # slower inside a loop body (lax.scan over training steps), see vae.conv2d
+    # slower inside a loop body (lax.scan over training steps), see models.conv.conv2d
     labels = set(re.findall(r"dim_numbers = (\[[^\]]*\]x\[[^\]]*\]->\[[^\]]*\])", lowered.as_text()))
     assert labels == {"[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]"}, labels
     value, grads = lowered.compile()(one, keys[1])
@@ -101,20 +101,6 @@ def test_transposed_convolutions_match_their_definition(rng):
     z = rng.normal(size=(2, 2)).astype(np.float32)
     np.testing.assert_allclose(_dense_to_map(p, jnp.asarray(z)), np.einsum("bc,stco->bsto", z, p["w"]) + p["b"],
                                rtol=1e-5, atol=1e-5)
-
-
-def test_conv2d_gradients_are_jaxs_own(rng):
-    dims = ("NHWC", "HWIO", "NHWC")
-    # (H, W, k, stride, padding): the net's layers, a stride that leaves input rows unused, asymmetric pads
-    for h_size, w_size, k, stride, pad in [(8, 8, 4, 2, ((1, 1), (1, 1))), (9, 7, 4, 2, ((1, 1), (1, 1))),
-                                           (5, 5, 2, 1, ((1, 0), (0, 1))), (10, 11, 3, 3, ((2, 0), (1, 2)))]:
-        h = jnp.asarray(rng.normal(size=(2, h_size, w_size, 3)), jnp.float32)
-        w = jnp.asarray(rng.normal(size=(k, k, 3, 5)), jnp.float32)
-        ours = jax.grad(lambda h, w: jnp.sum(jnp.sin(conv2d(h, w, stride, pad))), (0, 1))(h, w)
-        plain = jax.grad(lambda h, w: jnp.sum(jnp.sin(jax.lax.conv_general_dilated(
-            h, w, (stride, stride), pad, dimension_numbers=dims))), (0, 1))(h, w)
-        for a, b in zip(ours, plain):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [64, 32])

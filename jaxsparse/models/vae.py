@@ -53,15 +53,13 @@ Example::
 The losses (Bernoulli reconstruction, KL, the SlowVAE Laplace transition term) are in
 :mod:`jaxsparse.losses`.
 
-**Speed on CPU.** Every convolution goes through :func:`conv2d`, whose gradients are written as
-canonical NHWC/HWIO convolutions: with JAX's own transpose rules a training step inside
-``lax.scan`` ran 17× slower than the same step at the top level of a program (XLA's CPU backend
-leaves their swapped-axis convolutions unoptimised in loop bodies). The stride-2 transposed
-convolutions run as four phase convolutions (:func:`_conv_transpose_s2`), 2-3× faster than the
-dilated-input form. ``jax.vmap`` over a stack of parameters (seeds) turns every convolution into a
-grouped one, which XLA's CPU backend runs slowly: on 2 cores a value-and-gradient at 32×32 took
-82 ms for one net, 389 ms for two vmapped nets and 976 ms for four (one at a time is cheaper on
-CPU; accelerators run grouped convolutions well).
+**Speed on CPU.** Every convolution goes through :func:`jaxsparse.models.conv.conv2d`, whose
+gradients are canonical NHWC/HWIO convolutions (with JAX's own transpose rules a training step
+inside ``lax.scan`` ran 17× slower on XLA:CPU) and which, on CPU, unrolls a vmapped stack of
+kernels (seeds) into separate convolutions instead of one grouped convolution (XLA:CPU runs
+grouped convolutions slowly: a value-and-gradient at 32×32 took 82 ms for one net, 389 ms for two
+vmapped nets and 976 ms for four before). The stride-2 transposed convolutions run as four phase
+convolutions (:func:`_conv_transpose_s2`), 2-3× faster than the dilated-input form.
 """
 
 from __future__ import annotations
@@ -74,6 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsparse._checks import positive_int
+from jaxsparse.models.conv import conv2d
 
 PyTree = Any
 
@@ -83,7 +82,6 @@ HIDDEN = 256
 # widths of the stride-2 convolutions at 64×64; smaller images drop the earliest (widest-resolution) ones
 # after the first: 32×32 keeps (32, 64, 64)
 _WIDTHS_64 = (32, 32, 64, 64)
-_DIMS = ("NHWC", "HWIO", "NHWC")
 
 
 def _widths(image_size: int) -> tuple[int, ...]:
@@ -177,48 +175,6 @@ def n_latents_of(params: PyTree) -> int:
     return int(params["decoder"]["dense"]["w"].shape[0])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv2d(h: jax.Array, w: jax.Array, stride: int, padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
-    """``lax.conv_general_dilated`` NHWC/HWIO whose two gradients are canonical NHWC/HWIO convolutions too.
-
-    Forward: ``out[b, y, x, o] = sum_{u, v, i} h_pad[b, s y + u, s x + v, i] w[u, v, i, o]``. Backward, with ``g``
-    the output gradient:
-
-    - ``dh``: ``g`` dilated by the stride, correlated with the flipped kernel ``w[::-1, ::-1]`` with its
-      channel axes swapped, padded by ``k - 1 - pad`` (plus the input rows the window never reached);
-    - ``dw[u, v, i, o] = sum_{b, y, x} h_pad[b, s y + u, s x + v, i] g[b, y, x, o]``: ``h`` with channels and
-      batch swapped (``[C_in, H, W, B]``) correlated with ``g`` as a ``[Y, X, B, C_out]`` kernel dilated by
-      the stride.
-
-    These are the numbers of JAX's own transpose rules, which emit the same convolutions with
-    swapped-axis dimension labels; XLA's CPU backend rewrites those into this form at the top level
-    of a program but not inside a loop body, where it runs them 10-40× slower (a training step under
-    ``lax.scan`` took 2.3 s instead of 0.13 s). Reverse mode only (no ``jax.jvp``).
-    """
-    return jax.lax.conv_general_dilated(h, w, (stride, stride), padding, dimension_numbers=_DIMS)
-
-
-def _conv2d_fwd(h, w, stride, padding):
-    return conv2d(h, w, stride, padding), (h, w)
-
-
-def _conv2d_bwd(stride, padding, res, g):
-    h, w = res
-    k = w.shape[:2]
-    # input rows/columns past the last window (when (H + pads - k) is not a multiple of the stride)
-    rest = [h.shape[1 + a] + sum(padding[a]) - (stride * (g.shape[1 + a] - 1) + k[a]) for a in (0, 1)]
-    pads = [(k[a] - 1 - padding[a][0], k[a] - 1 - padding[a][1] + rest[a]) for a in (0, 1)]
-    dh = jax.lax.conv_general_dilated(g, w[::-1, ::-1].transpose(0, 1, 3, 2), (1, 1), pads,
-                                      lhs_dilation=(stride, stride), dimension_numbers=_DIMS)
-    dw = jax.lax.conv_general_dilated(h.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1), padding,
-                                      rhs_dilation=(stride, stride), dimension_numbers=_DIMS)
-    dw = dw[:, :k[0], :k[1]].transpose(1, 2, 0, 3)  # [C_in, kh', kw', C_out] -> [kh, kw, C_in, C_out]
-    return dh, dw
-
-
-conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
-
-
 def _conv(p, h, stride, pad):
     return conv2d(h, p["w"], stride, ((pad, pad), (pad, pad))) + p["b"]
 
@@ -263,17 +219,16 @@ def _check_float(name: str, x: Any) -> jax.Array:
     return jnp.asarray(x)
 
 
-def encode(params: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Posterior ``q(z | x) = N(mean, exp(logvar))`` of images ``x``.
+def features(params: PyTree, x: jax.Array) -> jax.Array:
+    """The encoder's last hidden layer ``[..., 256]`` (after the 4×4 valid convolution and its ReLU).
+
+    Reads only the convolutions of ``params["encoder"]``, so a classifier can reuse the encoder's
+    trunk with its own head: ``{"encoder": {conv layers}, "head": ...}``.
 
     Args:
-      params: from :func:`init`.
+      params: from :func:`init` (or any dict whose ``"encoder"`` holds its ``conv_*`` layers).
       x: ``[..., H, W, C]`` float images in ``[0, 1]`` (NHWC; leading axes are batch axes), with
         ``(H, W, C)`` those of ``params`` (:func:`image_shape`).
-
-    Returns:
-      ``(mean, logvar)``, each ``[..., n_latents]``: the first and second halves of the encoder's
-      ``2n`` outputs, as the official code splits them.
     """
     x = _check_float("x", x)
     shape = image_shape(params)
@@ -287,9 +242,26 @@ def encode(params: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     for i in range(n_s2):
         h = jax.nn.relu(_conv(enc[f"conv_{i}"], h, 2, 1))
     h = jax.nn.relu(_map_to_dense(enc[f"conv_{n_s2}"], h))
-    out = h @ enc["dense"]["w"] + enc["dense"]["b"]
+    return h.reshape(lead + h.shape[-1:])
+
+
+def encode(params: PyTree, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Posterior ``q(z | x) = N(mean, exp(logvar))`` of images ``x``.
+
+    Args:
+      params: from :func:`init`.
+      x: ``[..., H, W, C]`` float images in ``[0, 1]`` (NHWC; leading axes are batch axes), with
+        ``(H, W, C)`` those of ``params`` (:func:`image_shape`).
+
+    Returns:
+      ``(mean, logvar)``, each ``[..., n_latents]``: the first and second halves of the encoder's
+      ``2n`` outputs (a dense layer on :func:`features`), as the official code splits them.
+    """
+    h = features(params, x)
+    dense = params["encoder"]["dense"]
+    out = h @ dense["w"] + dense["b"]
     n = out.shape[-1] // 2
-    return out[:, :n].reshape(lead + (n,)), out[:, n:].reshape(lead + (n,))
+    return out[..., :n], out[..., n:]
 
 
 def decode(params: PyTree, z: jax.Array) -> jax.Array:

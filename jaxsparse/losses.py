@@ -13,6 +13,8 @@ loss's ``lam`` and the solvers'.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -261,3 +263,131 @@ def betavae_loss(logits: jax.Array, x: jax.Array, mean: jax.Array, logvar: jax.A
     recon = jnp.mean(bernoulli_reconstruction(logits, x))
     kl = jnp.mean(gaussian_kl(mean, logvar))
     return recon + beta * kl, {"recon": recon, "kl": kl}
+
+
+# --- Classification heads and contrastive objectives (papers 2 and 3) ----------------------------------
+#
+# Paper 2 (Reizinger et al., ICLR 2025, "Cross-entropy is all you need to invert the data generating
+# process") trains an encoder with a bias-free linear head and softmax cross-entropy: one row per
+# training sample (parametric instance discrimination) or per class (supervised). Paper 3 (Ibrahim,
+# Klindt & Balestriero 2024, DIET) is instance discrimination with label smoothing. Both are
+# :func:`linear_head_cross_entropy`; :func:`info_nce` is the contrastive reference.
+
+
+def _check_features(name: str, x: Any, ndim: int = 2) -> jax.Array:
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        raise TypeError(f"`{name}` must be an array, got {type(x).__name__}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    return jnp.asarray(x)
+
+
+def _check_temperature(temperature: Any) -> Any:
+    if isinstance(temperature, bool):
+        raise TypeError("`temperature` must be a positive real number, got bool")
+    if is_concrete(temperature):
+        t = np.asarray(temperature)
+        if t.ndim != 0 or not np.issubdtype(t.dtype, np.number) or not np.isfinite(t) or t <= 0:
+            raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}")
+    return temperature
+
+
+def _unit(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
+def linear_head_cross_entropy(features: jax.Array, head: jax.Array, labels: jax.Array, *,
+                              normalize: bool = False, temperature: jax.Array | float = 1.0,
+                              label_smoothing: jax.Array | float = 0.0) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Softmax cross-entropy of a bias-free linear head ``W`` on features ``f``, batch mean.
+
+    Symbols: ``f = features [B, d]``, ``W = head [K, d]`` (one row per class: a training sample's
+    index for instance discrimination and DIET, a cluster or class for supervised learning),
+    ``y = labels [B]``, ``tau = temperature``, ``eps = label_smoothing``::
+
+        logits = f W^T / tau               (normalize: f and the rows of W scaled to unit norm first)
+        q      = (1 - eps) onehot(y) + eps / K
+        loss   = mean_b  - sum_k q_bk log softmax(logits_b)_k
+
+    With ``eps = 0`` this is the plain cross-entropy of paper 2 (Reizinger et al., ICLR 2025; the
+    normalised head with a temperature is their cosine-similarity variant, which makes the learned
+    map orthogonal up to scale); with ``eps = 0.8`` and ``y`` the datum index it is DIET (Ibrahim,
+    Klindt & Balestriero 2024). It equals ``optax.softmax_cross_entropy(logits,
+    optax.smooth_labels(onehot(y), eps))`` averaged over the batch.
+
+    Args:
+      features: ``[B, d]`` encoder outputs.
+      head: ``[K, d]`` head weights.
+      labels: ``[B]`` integer class indices in ``[0, K)``.
+      normalize: score cosines instead of inner products.
+      temperature: ``tau > 0``.
+      label_smoothing: ``eps`` in ``[0, 1)``.
+
+    Returns:
+      ``(loss, {"accuracy": share of samples whose largest logit is their label})``.
+
+    Example::
+
+        loss, aux = linear_head_cross_entropy(encode(params, x), params["head"], idx)  # instance discrimination
+    """
+    features = _check_features("features", features)
+    head = _check_features("head", head)
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.shape != features.shape[:1]:
+        raise ValueError(f"`labels` must be integer class indices of shape [{features.shape[0]}] (one per row of "
+                         f"`features`), got dtype {labels.dtype} and shape {tuple(labels.shape)}")
+    if head.shape[1] != features.shape[1]:
+        raise ValueError(f"`head` must be [n_classes, {features.shape[1]}] (the feature width of `features`), "
+                         f"got {tuple(head.shape)}")
+    temperature = _check_temperature(temperature)
+    if is_concrete(label_smoothing) and not 0.0 <= float(np.asarray(label_smoothing)) < 1.0:
+        raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")
+    if normalize:
+        features, head = _unit(features), _unit(head)
+    logits = features @ head.T / temperature
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(logp, labels[:, None], axis=-1)[:, 0]
+    loss = jnp.mean((1.0 - label_smoothing) * nll - label_smoothing * jnp.mean(logp, axis=-1))
+    accuracy = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(features.dtype))
+    return loss, {"accuracy": accuracy}
+
+
+def info_nce(anchors: jax.Array, positives: jax.Array, *, temperature: jax.Array | float = 1.0,
+             normalize: bool = True, symmetric: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """InfoNCE (van den Oord et al. 2018) with the other positives of the batch as negatives.
+
+    Symbols: ``a = anchors [B, d]``, ``p = positives [B, d]`` (row ``b`` of ``p`` is the positive of
+    row ``b`` of ``a``), ``tau = temperature``::
+
+        s_bc = a_b . p_c / tau             (normalize: a and p scaled to unit norm first)
+        loss = mean_b  - log( exp(s_bb) / sum_c exp(s_bc) )
+
+    ``symmetric`` averages this with the same loss from ``p`` to ``a`` (CLIP's form). This is the
+    contrastive loss of Zimmermann et al. (ICML 2021, cl-ica) with the dot-product critic, the
+    reference of paper 2; SimCLR's NT-Xent also uses the other views of the anchor's own branch as
+    negatives.
+
+    Returns:
+      ``(loss, {"accuracy": share of anchors whose most similar candidate is their positive})``.
+
+    Example::
+
+        loss, aux = info_nce(encode(params, x), encode(params, x_positive), temperature=0.1)
+    """
+    anchors = _check_features("anchors", anchors)
+    positives = _check_features("positives", positives)
+    if anchors.shape != positives.shape:
+        raise ValueError(f"`positives` must have the shape of `anchors` {tuple(anchors.shape)}, "
+                         f"got {tuple(positives.shape)}")
+    temperature = _check_temperature(temperature)
+    if normalize:
+        anchors, positives = _unit(anchors), _unit(positives)
+    logits = anchors @ positives.T / temperature
+    diag = jnp.diagonal(logits)
+    loss = jnp.mean(jax.nn.logsumexp(logits, axis=1) - diag)
+    if symmetric:
+        loss = 0.5 * (loss + jnp.mean(jax.nn.logsumexp(logits, axis=0) - diag))
+    accuracy = jnp.mean((jnp.argmax(logits, axis=1) == jnp.arange(logits.shape[0])).astype(logits.dtype))
+    return loss, {"accuracy": accuracy}

@@ -16,18 +16,21 @@ def sklearn_reference(z_true, features, test_fraction, seed):
     test, train = order[:n_test], order[n_test:]
     model = LinearRegression().fit(features[train], z_true[train])
     pred = model.predict(features[test])
-    return model, r2_score(z_true[test], pred), r2_score(z_true[test], pred, multioutput="raw_values")
+    return model, r2_score(z_true[test], pred), r2_score(z_true[test], pred, multioutput="raw_values"), (z_true[test], pred)
 
 
 @pytest.mark.parametrize("test_fraction,seed", [(0.5, 0), (0.3, 1), (0.77, 123)])
 def test_linear_r2_equals_sklearn(rng, test_fraction, seed):
     z_true = rng.normal(size=(301, 4))
     features = np.tanh(z_true @ rng.normal(size=(4, 6))) + 0.2 * rng.normal(size=(301, 6)) + 3.0
-    model, r2, r2_raw = sklearn_reference(z_true, features, test_fraction, seed)
+    model, r2, r2_raw, pearson = sklearn_reference(z_true, features, test_fraction, seed)
     out = linear_r2(z_true, features, test_fraction, seed=seed)
     assert isinstance(out["r2"], float) and 0.3 < out["r2"] < 0.99
     np.testing.assert_allclose(out["r2"], r2, atol=1e-10)
     np.testing.assert_allclose(out["r2_per_latent"], r2_raw, atol=1e-10)
+    y, pred = pearson
+    np.testing.assert_allclose(out["pearson_per_latent"], [np.corrcoef(y[:, i], pred[:, i])[0, 1] for i in range(4)],
+                               atol=1e-10)
     np.testing.assert_allclose(out["weights"], model.coef_.T, atol=1e-8)
     np.testing.assert_allclose(out["bias"], model.intercept_, atol=1e-8)
     np.testing.assert_allclose(out["singular_values"], np.linalg.svd(model.coef_, compute_uv=False), atol=1e-8)
@@ -39,7 +42,7 @@ def test_linear_r2_edge_cases_match_sklearn(rng):
     z_true = np.concatenate([rng.integers(0, 5, size=(100, 2)), np.full((100, 1), 2)], axis=1)
     base = z_true[:, :2] + 0.5 * rng.normal(size=(100, 2))
     features = np.concatenate([base, base[:, :1]], axis=1)
-    model, r2, r2_raw = sklearn_reference(z_true.astype(float), features, 0.5, 0)
+    model, r2, r2_raw, _ = sklearn_reference(z_true.astype(float), features, 0.5, 0)
     out = linear_r2(z_true, features)
     np.testing.assert_allclose(out["r2"], r2, atol=1e-10)
     np.testing.assert_allclose(out["r2_per_latent"], r2_raw, atol=1e-10)

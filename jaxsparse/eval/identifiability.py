@@ -41,8 +41,10 @@ def linear_r2(z_true: Any, features: Any, test_fraction: float = 0.5, *, seed: i
       test_fraction: share of the samples held out for scoring, in (0, 1).
       seed: seed (int >= 0) of the train/test permutation.
     Returns:
-      ``{"r2": float, "r2_per_latent": [n_true], "weights": [n_features, n_true], "bias": [n_true],
-      "singular_values": [min(n_features, n_true)]}`` with ``z_true ≈ features @ weights + bias``;
+      ``{"r2": float, "r2_per_latent": [n_true], "pearson_per_latent": [n_true], "weights":
+      [n_features, n_true], "bias": [n_true], "singular_values": [min(n_features, n_true)]}``;
+      ``pearson_per_latent`` is the test-part Pearson correlation of ``Ŷ[:, i]`` with ``Y[:, i]``
+      (0 where either is constant) with ``z_true ≈ features @ weights + bias``;
       singular values (descending) of ``weights`` all equal means the map is a scaled orthogonal one.
 
     Example::
@@ -73,14 +75,23 @@ def linear_r2(z_true: Any, features: Any, test_fraction: float = 0.5, *, seed: i
     bias = y_mean - x_mean @ weights
 
     y_test = z_true[test]
-    ss_res = np.sum((y_test - (features[test] @ weights + bias)) ** 2, axis=0)
+    y_hat = features[test] @ weights + bias
+    ss_res = np.sum((y_test - y_hat) ** 2, axis=0)
     ss_tot = np.sum((y_test - y_test.mean(axis=0)) ** 2, axis=0)
     constant = ss_tot == 0
     r2_per_latent = np.where(constant, (ss_res == 0).astype(np.float64), 1.0 - ss_res / np.where(constant, 1.0, ss_tot))
     return {
         "r2": float(r2_per_latent.mean()),
         "r2_per_latent": r2_per_latent,
+        "pearson_per_latent": _pearson(y_test, y_hat),
         "weights": weights,
         "bias": bias,
         "singular_values": np.linalg.svd(weights, compute_uv=False),
     }
+
+
+def _pearson(y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """Column-wise Pearson correlation of ``y`` and ``y_hat`` ``[n, k]``; 0 where a column is constant."""
+    a, b = y - y.mean(axis=0), y_hat - y_hat.mean(axis=0)
+    den = np.sqrt(np.sum(a * a, axis=0) * np.sum(b * b, axis=0))
+    return np.where(den > 0, np.sum(a * b, axis=0) / np.where(den > 0, den, 1.0), 0.0)

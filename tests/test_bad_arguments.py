@@ -1,10 +1,8 @@
 """Every command x every registered experiment x every kind of bad argument: a clear error naming
 the problem, and the directory byte-for-byte unchanged (issue: no command loses a user's files)."""
 
+import contextlib
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 import jaxsparse.experiments  # noqa: F401  (registers the experiments)
 from jaxsparse import train
 from jaxsparse.cli import main
+from jaxsparse.train import rundir
 from jaxsparse.train.engine import _header
 
 EXPERIMENTS = [n for n in train.names() if train.get(n).module.startswith("jaxsparse.experiments")]
@@ -87,26 +86,14 @@ def _argv(command: str, name: str, run_dir: Path) -> list[str]:
 
 @pytest.fixture
 def lock_holder():
-    """Start a process that holds a run directory's lock (as a run being written does) until closed."""
-    procs = []
+    """Hold a run directory's lock (as a run being written does) until the test ends.
 
-    def hold(run_dir: Path):
-        code = textwrap.dedent(f"""
-            import sys
-            from jaxsparse.train import rundir
-            with rundir.lock({str(run_dir)!r}):
-                print("locked", flush=True)
-                sys.stdin.read()
-        """)
-        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "locked"
-        procs.append(proc)
-
-    yield hold
-    for proc in procs:
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        proc.stdout.close()
+    ``flock`` locks belong to open file descriptions, not processes: a lock taken through one
+    ``open`` blocks a ``LOCK_NB`` attempt through another even in the same process, so this needs no
+    second process (``tests/test_train_rundir.py`` checks the lock across processes).
+    """
+    with contextlib.ExitStack() as stack:
+        yield lambda run_dir: stack.enter_context(rundir.lock(run_dir))
 
 
 def test_every_experiment_is_covered():

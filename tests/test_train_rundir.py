@@ -280,3 +280,28 @@ def test_host_fed_batches_equal_on_device_batches(tmp_path):
     np.testing.assert_allclose([r["loss"] for r in read_metrics(tmp_path / "host" / "metrics.jsonl")],
                                [r["loss"] for r in read_metrics(tmp_path / "device" / "metrics.jsonl")], rtol=1e-5)
     assert host["mean"]["mcc"] == pytest.approx(device["mean"]["mcc"], rel=1e-4)
+
+
+def test_lock_held_by_another_process_is_refused(tmp_path):
+    from jaxsparse.train import rundir
+
+    code = f"""
+        import sys
+        from jaxsparse.train import rundir
+        with rundir.lock({str(tmp_path)!r}):
+            print("locked", flush=True)
+            sys.stdin.read()
+    """
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match="being written by another process"):
+            with rundir.lock(tmp_path):
+                pass
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    with rundir.lock(tmp_path):  # released when the holder exits
+        pass

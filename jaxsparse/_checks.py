@@ -31,8 +31,11 @@ def as_float_array(name: str, x: Any, *, min_ndim: int = 1) -> jax.Array:
         raise ValueError(f"`{name}` must have at least {min_ndim} dimension(s), got shape {tuple(x.shape)}")
     if x.size == 0:
         raise ValueError(f"`{name}` must not be empty, got shape {tuple(x.shape)}")
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError(f"`{name}` contains NaN or infinite values")
+    if is_concrete(x):
+        with jax.ensure_compile_time_eval():  # concrete input inside an outer jit: check now, do not stage
+            finite = bool(jnp.all(jnp.isfinite(x)))
+        if not finite:
+            raise ValueError(f"`{name}` contains NaN or infinite values")
     return jnp.asarray(x)
 
 

@@ -2,9 +2,10 @@
 
 Command: ``jaxsparse run slowvae`` (SlowVAE and the β-VAE baseline on LAP pairs, 3 seeds, 32 × 32
 images, 200 steps: a CPU budget that checks the pipeline, far from the paper's 300k steps; see
-``experiments/slowvae/__init__.py`` for the runtime and the measured numbers). On 2 CPU cores a
-step of the 6 vmapped networks takes about 1.6 s (vmapped convolutions run as grouped
-convolutions on XLA:CPU) and scoring the 6 models about 7 min, most of it DCI. The paper's setting
+``experiments/slowvae/__init__.py`` for the runtime and the measured numbers). On 2 CPU cores
+scoring the 6 models takes about 7 min, most of it DCI; a training step of the 6 vmapped networks
+took 1.6 s while XLA:CPU ran them as grouped convolutions, about 3× less since
+:mod:`jaxsparse.models.conv` unrolls the seeds. The paper's setting
 (64 × 64 images, 300k steps, LAP and LOC pairs, disentanglement_lib's sample sizes) is
 :func:`paper`, a GPU job. Tests use :func:`smoke`.
 """

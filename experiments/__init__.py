@@ -6,6 +6,7 @@ point in ``setup.cfg`` (``name = module``), which is how the ``jaxsparse`` CLI f
 experiment: write its module here and add its entry point (and import it below).
 """
 
-from jaxsparse.experiments import amortisation_gap, ce_identifiability, dl_peers, sae_synthetic, slowvae  # noqa: F401
+from jaxsparse.experiments import (  # noqa: F401
+    amortisation_gap, ce_identifiability, dl_peers, rich_lazy, sae_synthetic, slowvae)
 
-__all__ = ["amortisation_gap", "ce_identifiability", "dl_peers", "sae_synthetic", "slowvae"]
+__all__ = ["amortisation_gap", "ce_identifiability", "dl_peers", "rich_lazy", "sae_synthetic", "slowvae"]

@@ -129,7 +129,7 @@ def _latents_figure(config: CEConfig, name: str, t: Trained, path: Path) -> None
         ax.set_title(f"z{i}: R² {fit['r2_per_latent'][i]:.3f}", fontsize=8)
         ax.set_xlabel("true", fontsize=7)
     axes[0, 0].set_ylabel("linear prediction", fontsize=7)
-    fig.suptitle(f"{name} (seed {config.train.seed_values[0]})", fontsize=9)
+    fig.suptitle(f"{name} (seed {config.train.seed_values[0]}): true latent vs linear prediction", fontsize=9, y=1.06)
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 

@@ -69,14 +69,15 @@ def _check_same_shape(name_a: str, a, name_b: str, b, *, min_ndim: int) -> tuple
     return jnp.asarray(a), jnp.asarray(b)
 
 
-def _check_rate(rate):
-    if isinstance(rate, bool):
-        raise TypeError("`rate` must be a positive real number, got bool")
-    if is_concrete(rate):
-        r = np.asarray(rate)
-        if r.ndim != 0 or not np.issubdtype(r.dtype, np.number) or not np.isfinite(r) or r <= 0:
-            raise ValueError(f"`rate` must be a finite number > 0, got {rate!r}")
-    return rate
+def _positive_scalar(name: str, value: Any) -> Any:
+    """Validate a (possibly traced) finite scalar > 0 such as ``rate`` or ``temperature``."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a positive real number, got bool")
+    if is_concrete(value):
+        v = np.asarray(value)
+        if v.ndim != 0 or not np.issubdtype(v.dtype, np.number) or not np.isfinite(v) or v <= 0:
+            raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
+    return value
 
 
 def bernoulli_reconstruction(logits: jax.Array, x: jax.Array, *, event_ndim: int = 3) -> jax.Array:
@@ -152,7 +153,7 @@ def laplace_cross_entropy(mean: jax.Array, std: jax.Array, *, rate: jax.Array | 
         laplace_cross_entropy(mu1 - mu0, jnp.exp(0.5 * logvar1), rate=6.0).sum(-1)
     """
     mean, std = _check_same_shape("mean", mean, "std", std, min_ndim=0)
-    rate = _check_rate(rate)
+    rate = _positive_scalar("rate", rate)
     folded = std * jnp.sqrt(2.0 / jnp.pi) * jnp.exp(-(mean**2) / (2.0 * std**2)) + mean * jax.scipy.special.erf(
         mean / (jnp.sqrt(2.0) * std))
     return -jnp.log(rate / 2.0) + rate * folded
@@ -226,7 +227,7 @@ def slowvae_loss(logits: jax.Array, x: jax.Array, mean: jax.Array, logvar: jax.A
         loss, parts = slowvae_loss(logits, x, mean, logvar)
     """
     logits, x, mean, logvar = _check_pairs(logits, x, mean, logvar)
-    rate = _check_rate(rate)
+    rate = _positive_scalar("rate", rate)
     recon = jnp.sum(bernoulli_reconstruction(logits, x), axis=-1)  # [...]: both frames
     kl = jnp.mean(gaussian_kl(mean, logvar), axis=-1)
     entropy = jnp.mean(gaussian_entropy(logvar), axis=-1)
@@ -284,16 +285,6 @@ def _check_features(name: str, x: Any, ndim: int = 2) -> jax.Array:
     return jnp.asarray(x)
 
 
-def _check_temperature(temperature: Any) -> Any:
-    if isinstance(temperature, bool):
-        raise TypeError("`temperature` must be a positive real number, got bool")
-    if is_concrete(temperature):
-        t = np.asarray(temperature)
-        if t.ndim != 0 or not np.issubdtype(t.dtype, np.number) or not np.isfinite(t) or t <= 0:
-            raise ValueError(f"`temperature` must be a finite number > 0, got {temperature!r}")
-    return temperature
-
-
 def _unit(x: jax.Array, eps: float = 1e-12) -> jax.Array:
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
 
@@ -341,7 +332,7 @@ def linear_head_cross_entropy(features: jax.Array, head: jax.Array, labels: jax.
     if head.shape[1] != features.shape[1]:
         raise ValueError(f"`head` must be [n_classes, {features.shape[1]}] (the feature width of `features`), "
                          f"got {tuple(head.shape)}")
-    temperature = _check_temperature(temperature)
+    temperature = _positive_scalar("temperature", temperature)
     if is_concrete(label_smoothing) and not 0.0 <= float(np.asarray(label_smoothing)) < 1.0:
         raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}")
     if normalize:
@@ -381,7 +372,7 @@ def info_nce(anchors: jax.Array, positives: jax.Array, *, temperature: jax.Array
     if anchors.shape != positives.shape:
         raise ValueError(f"`positives` must have the shape of `anchors` {tuple(anchors.shape)}, "
                          f"got {tuple(positives.shape)}")
-    temperature = _check_temperature(temperature)
+    temperature = _positive_scalar("temperature", temperature)
     if normalize:
         anchors, positives = _unit(anchors), _unit(positives)
     logits = anchors @ positives.T / temperature

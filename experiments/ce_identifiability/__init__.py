@@ -23,6 +23,8 @@ linear R² (mean ± std over 3 seeds): supervised 0.968 ± 0.012, instance discr
 0.030. Sprites: shape accuracy 0.928 ± 0.021; Pearson r of each factor's linear readout from the
 classifier's features / a random conv trunk / raw pixels: scale 0.855 / 0.727 / 0.633, pos_x
 0.965 / 0.971 / 0.868, pos_y 0.968 / 0.973 / 0.873, orientation 0.08 / 0.03 / −0.01.
+InfoNCE at the same budget (``--set model.methods=infonce --set sprites.enabled=false``): R² 0.984 ±
+0.001 with a nearly orthogonal map (s_min/s_max 0.91 ± 0.00, supervised 0.66).
 
 ``--set data.dims=5,10 --set train.steps=10000 --set sprites.enabled=false`` (31 min on 2 CPU
 cores, partly shared): d = 5: supervised 0.984 ± 0.004, instance 0.948 ± 0.058 (0.88, 0.98, 0.98),

@@ -68,17 +68,15 @@ __all__ = [
 
 
 def _float_array(name: str, x: Any, *, min_ndim: int = 1) -> jax.Array | np.ndarray:
-    """:func:`as_float_array`; host (NumPy) input is checked with NumPy and returned as is (no device
-    round trip, no compiled check per shape), and device arrays are checked eagerly even while an
-    outer ``jit`` traces a call on them (where ``jnp`` ops would otherwise be staged)."""
+    """:func:`as_float_array`, except that host (NumPy) input is checked with NumPy and returned as is
+    (no device round trip, no compiled check per shape)."""
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.ndim >= min_ndim and x.size:
         if not np.all(np.isfinite(x)):
             raise ValueError(f"`{name}` contains NaN or infinite values")
         return x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False)  # float64 -> float32 without x64
-    with jax.ensure_compile_time_eval():
-        return as_float_array(name, x, min_ndim=min_ndim)
+    return as_float_array(name, x, min_ndim=min_ndim)
 
 
 def _has_zero_row(x: Any) -> bool:

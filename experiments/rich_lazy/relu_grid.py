@@ -86,7 +86,11 @@ class GridConfig:
     train loss ``< 1e-6`` and test loss ~0.0011, kernel distance ~0.11 (reached early, then flat);
     downstream ``delta <= -0.5`` changes only ~8-11% of the pattern, its kernel keeps moving
     (distance 0.24-0.38 at the end and rising) and its test loss is ~0.0025-0.0028.
-    The paper's 17 x 17 x 16 grid: :func:`paper`.
+    The paper's 17 x 17 x 16 grid: :func:`paper`. On an H200, ``paper()`` with ``n_kernel=100`` and
+    30 000 steps ran all 4624 runs as one program at 277 steps/s (2 min 15 s end to end): at scale
+    0.1 the kernel distance is 0.36-0.55 downstream and 0.12-0.14 upstream, Hamming 0.10-0.20
+    downstream and 0.42 upstream, test loss 1.1-2.7e-3 downstream and 6.4-7.4e-4 upstream; lazy
+    (kernel distance <= 1.8e-3) for scales >= 0.94.
 
     Attributes:
       scales: initial scales ``tau`` (``|a_i| ||w_i|| = tau^2``), all > 0.

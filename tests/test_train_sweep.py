@@ -12,6 +12,7 @@ from conftest import run_on_fake_devices
 from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, SAEConfig, build
 from jaxsparse.train import (
     TrainConfig,
+    Task,
     TrainState,
     build_sweep,
     init_run,
@@ -149,3 +150,28 @@ def test_sharded_over_eight_devices_equals_unsharded():
         """
     )
     assert "devices 8 shards 8 (1, 8, 4)" in out and "devices 1 shards 1 (8, 8, 4)" in out and "OK" in out
+
+
+def test_monitor_measures_the_final_state_of_each_chunk_with_and_without_hparams():
+    loss_fn, data_fn = _quadratic_task()
+    init = lambda key, source: {"w": jax.random.normal(key, (3,))}  # noqa: E731
+    monitor = lambda params, source: {"w_norm": jnp.linalg.norm(params["w"])}  # noqa: E731
+    task = Task(init=init, loss_fn=loss_fn, optimizer=optax.sgd(0.1), data_fn=data_fn, monitor=monitor)
+    sweep = build_sweep(task, [0, 1])
+    states, sources = sweep.init()
+    states, metrics = sweep.chunk(4)(states, sources)
+    assert metrics["w_norm"].shape == (2, 4) and np.isnan(metrics["w_norm"][:, :-1]).all()
+    np.testing.assert_allclose(metrics["w_norm"][:, -1], np.linalg.norm(states.params["w"], axis=-1), rtol=1e-6)
+    # with a grid the monitor also sees the grid point
+    hp_loss = lambda params, batch, key, hp: loss_fn(params, batch * hp, key)  # noqa: E731
+    hp_monitor = lambda params, source, hp: {"scaled": hp * jnp.sum(params["w"])}  # noqa: E731
+    task = task._replace(loss_fn=hp_loss, monitor=hp_monitor, hparams=jnp.array([1.0, 2.0, 3.0]))
+    sweep = build_sweep(task, [0, 1])
+    states, sources = sweep.init()
+    states, metrics = sweep.chunk(3)(states, sources)
+    assert metrics["scaled"].shape == (2, 3, 3)
+    np.testing.assert_allclose(metrics["scaled"][..., -1], jnp.array([1.0, 2.0, 3.0]) * states.params["w"].sum(-1),
+                               rtol=1e-5)
+    clash = task._replace(monitor=lambda params, source, hp: {"w_mean": jnp.sum(params["w"])})
+    with pytest.raises(ValueError, match="w_mean"):
+        build_sweep(clash, [0]).chunk(2)(*build_sweep(clash, [0]).init())

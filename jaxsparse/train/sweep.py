@@ -52,6 +52,11 @@ class Task(NamedTuple):
         ``metrics`` must contain ``"loss"``.
       steps: optional number of steps of this task (default: the config's ``train.steps``), for
         experiments whose methods train for different budgets.
+      monitor: optional ``monitor(params, source[, hparams]) -> {name: scalar}``, measured on the
+        state at the end of every chunk (so at every logged step) rather than at every step, for
+        diagnostics too costly for the loss's ``aux`` (held-out accuracy, NTK Gram matrices). Its
+        names must differ from the ``aux`` names; in a chunk's metrics its values sit at the last
+        step and are NaN before it.
     """
 
     init: Callable[[jax.Array], PyTree]
@@ -65,6 +70,7 @@ class Task(NamedTuple):
     feed: Callable[[int, int], PyTree] | None = None
     update: Callable[..., Any] | None = None
     steps: int | None = None
+    monitor: Callable[..., dict[str, Any]] | None = None
 
 
 def n_hparams(task: Task) -> int | None:
@@ -121,10 +127,31 @@ def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dic
     else:
         fed = scan_batches(step)
         chunk = lambda st, src, batches, hp: fed(st, batches, hp)  # noqa: E731
+    if task.monitor is not None:
+        chunk = _monitored(chunk, task.monitor, n_steps)
     if n_hparams(task) is None:
         return jax.vmap(chunk, in_axes=(0, 0, None, None))
     per_seed = jax.vmap(chunk, in_axes=(0, None, None, 0))
     return jax.vmap(per_seed, in_axes=(0, 0, None, None))
+
+
+def _monitored(chunk: Callable, monitor: Callable, n_steps: int) -> Callable:
+    """``chunk`` followed by ``monitor`` on its final state, its values placed at the last step."""
+
+    def run(state, source, batches, hp):
+        state, metrics = chunk(state, source, batches, hp)
+        metrics = dict(metrics)
+        measured = monitor(state.params, source) if hp is None else monitor(state.params, source, hp)
+        if clash := sorted(set(measured) & set(metrics)):
+            raise ValueError(f"`monitor` names {clash} are already the loss's metrics; rename them")
+        for name, value in measured.items():
+            value = jnp.asarray(value, jnp.float32)
+            if value.shape != ():
+                raise ValueError(f"`monitor` must return scalars; {name!r} has shape {value.shape}")
+            metrics[name] = jnp.full((n_steps,), jnp.nan, jnp.float32).at[-1].set(value)
+        return state, metrics
+
+    return run
 
 
 def seed_mesh(n_seeds: int, devices: list | None = None) -> Mesh:

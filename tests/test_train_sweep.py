@@ -175,3 +175,18 @@ def test_monitor_measures_the_final_state_of_each_chunk_with_and_without_hparams
     clash = task._replace(monitor=lambda params, source, hp: {"w_mean": jnp.sum(params["w"])})
     with pytest.raises(ValueError, match="w_mean"):
         build_sweep(clash, [0]).chunk(2)(*build_sweep(clash, [0]).init())
+
+
+def test_grid_init_gives_each_grid_point_its_own_start_from_the_seeds_draw():
+    loss_fn, data_fn = _quadratic_task()
+    hp_loss = lambda params, batch, key, hp: loss_fn(params, batch, key)  # noqa: E731
+    init = lambda key, source: {"w": jax.random.normal(key, (3,))}  # noqa: E731
+    scales = jnp.array([0.5, 1.0, 4.0])
+    task = Task(init=init, loss_fn=hp_loss, optimizer=optax.adam(0.1), data_fn=data_fn, hparams=scales,
+                grid_init=lambda params, hp: {"w": hp * params["w"]})
+    states, _ = build_sweep(task, [3, 4]).init()
+    drawn = jnp.stack([init(jax.random.fold_in(jax.random.key(s), 1), None)["w"] for s in (3, 4)])
+    np.testing.assert_allclose(states.params["w"], scales[None, :, None] * drawn[:, None], rtol=1e-6)
+    # the training key is the seed's, shared by its grid points; the optimiser state starts fresh
+    np.testing.assert_array_equal(states.key[:, 0], states.key[:, 2])
+    assert np.all(np.asarray(states.step) == 0) and states.opt_state[0].mu["w"].shape == (2, 3, 3)

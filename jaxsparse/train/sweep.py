@@ -52,6 +52,9 @@ class Task(NamedTuple):
         ``metrics`` must contain ``"loss"``.
       steps: optional number of steps of this task (default: the config's ``train.steps``), for
         experiments whose methods train for different budgets.
+      grid_init: optional ``grid_init(params, hparams) -> params``: grid point ``hparams``'s initial
+        parameters from the seed's draw ``init(key, source)`` (e.g. layers rescaled by the grid
+        point); without it every grid point starts from the seed's draw.
       monitor: optional ``monitor(params, source[, hparams]) -> {name: scalar}``, measured on the
         state at the end of every chunk (so at every logged step) rather than at every step, for
         diagnostics too costly for the loss's ``aux`` (held-out accuracy, NTK Gram matrices). Its
@@ -70,6 +73,7 @@ class Task(NamedTuple):
     feed: Callable[[int, int], PyTree] | None = None
     update: Callable[..., Any] | None = None
     steps: int | None = None
+    grid_init: Callable[[PyTree, PyTree], PyTree] | None = None
     monitor: Callable[..., dict[str, Any]] | None = None
 
 
@@ -105,6 +109,9 @@ def init_sweep(task: Task, seeds: jax.Array) -> tuple[TrainState, PyTree]:
 
     def one(seed):
         state, source = init_run(task, seed)
+        if h is not None and task.grid_init is not None:
+            state = jax.vmap(lambda hp: init_state(state.key, task.grid_init(state.params, hp), task.optimizer))(task.hparams)
+            return state, source
         return _broadcast_hparams(state, h), source
 
     return jax.vmap(one)(seeds)

@@ -26,6 +26,11 @@ import sys
 from typing import Sequence
 
 
+PRESETS = ("paper", "smoke")
+"""Names of the preset-config functions an experiment's module may define (``paper()``: the paper's
+grid and budget; ``smoke()``: a seconds-long version for tests)."""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jaxsparse", description=__doc__.split("\n\n")[0])
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -42,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[dist], help="train an experiment (all seeds as one vmapped program)")
     run.add_argument("name", help="experiment name (see `jaxsparse list`)")
+    run.add_argument("--preset", help=f"start from one of the experiment's preset configs {PRESETS} instead of its "
+                                      "defaults (e.g. `paper`: the paper's grid and budget); --set applies on top")
     run.add_argument("--seeds", type=int, help="number of seeds (sets train.seeds)")
     run.add_argument("--out", help="run directory (default runs/<name>/<timestamp>)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
@@ -107,11 +114,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seeds is not None:
         overrides.append(f"train.seeds={args.seeds}")
-    config = train.override(exp.config_cls(), overrides)
+    config = train.override(_preset(exp, args.preset) if args.preset else exp.config_cls(), overrides)
     out = args.out or f"runs/{exp.name}/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     results = train.fit(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress)
     _print_summary(out, results)
     return 0
+
+
+def _preset(exp, name: str):
+    """The config returned by the preset function ``name`` of ``exp``'s module."""
+    import importlib
+
+    from jaxsparse.train import ConfigError
+
+    module = importlib.import_module(exp.module)
+    have = [p for p in PRESETS if callable(getattr(module, p, None))]
+    if name not in have:
+        raise ConfigError(f"--preset must be one of {have} for {exp.name!r} (presets of {exp.module}), got {name!r}")
+    config = getattr(module, name)()
+    if not isinstance(config, exp.config_cls):
+        raise ConfigError(f"preset {name!r} of {exp.module} returned {type(config).__name__}, not {exp.config_cls.__name__}")
+    return config
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -172,3 +172,17 @@ def test_main_job_killed_during_its_second_method_resumes_to_the_same_results(tm
         assert _without_timing(a) == _without_timing(b), name
     assert read_metrics(full / "methods/unknown/SC/metrics.jsonl") == read_metrics(
         killed / "methods/unknown/SC/metrics.jsonl")
+
+
+def test_preset_starts_from_the_modules_config_and_set_applies_on_top(tmp_path, capsys):
+    from jaxsparse.experiments.rich_lazy import grokking
+
+    out = tmp_path / "g"
+    assert main(["run", "rich-lazy-grokking", "--preset", "paper", "--out", str(out), "--no-progress", "--set", "p=5",
+                 "--set", "d_model=4", "--set", "n_heads=1", "--set", "d_mlp=4", "--set", "train.steps=2",
+                 "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.seeds=1"]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["ratios"] == list(grokking.paper().ratios) and saved["d_model"] == 4 and saved["p"] == 5
+    assert main(["run", "rich-lazy-neuron", "--preset", "paper", "--out", str(tmp_path / "n")]) == 1
+    assert "--preset must be one of [] for 'rich-lazy-neuron'" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()

@@ -22,7 +22,13 @@ over seeds (runs that never grok count as ``> steps``), how many grokked, and th
 Figures: accuracy curves per ratio and time to grok against ratio.
 
 Command: ``jaxsparse run rich-lazy-grokking`` (CPU default: :class:`GrokConfig`; Nanda's model
-size and budget: :func:`paper`).
+size and budget: ``--preset paper``, :func:`paper`).
+
+**Measured** on an H200 with ``--preset paper`` (d = 128, 40,000 steps, 5 seeds, 320 steps/s for the
+25 runs): every run grokked; median steps to 90 % held-out accuracy 4,400 / 3,600 / 6,500 / 18,900 /
+23,600 at ratios 0.01 / 0.1 / 1 / 10 / 100 (per-seed ranges 3,100–6,200, 3,100–6,300, 5,600–8,300,
+11,800–34,300, 17,900–31,900); memorisation within 200 steps everywhere. Smaller upstream
+initialisation groks sooner, as Kunin et al. report (0.01 vs 0.1 is a tie).
 """
 
 from __future__ import annotations

@@ -67,6 +67,41 @@ def test_quantile_drops_the_extremes():
     np.testing.assert_allclose(index, [HAND_P], atol=1e-6)
 
 
+def official_index(inputs, y, quantile, n_trials, n_refs, perm_top, perm_bottom):
+    """A NumPy transcription of the official run_single_unit_psychophysics for one unit and one
+    quantile (psychophysics.py of david-klindt/Superposition: l2 metric, z-score, mean pooling),
+    with the query permutations passed in."""
+    keep = (y >= np.quantile(y, quantile)) & (y <= np.quantile(y, 1 - quantile))
+    y, x = y[keep], inputs[keep]
+    bottom = np.argsort(y, kind="stable")
+    top = bottom[::-1]
+    query_top, query_bottom = x[top[:n_trials][perm_top]], x[bottom[:n_trials][perm_bottom]]
+    ind_reference = n_trials + np.arange(n_refs) * n_trials
+    p = []
+    for t in range(n_trials):
+        reference = np.concatenate([x[top[ind_reference + t]], x[bottom[ind_reference + t]]])
+        query = np.stack([query_top[t], query_bottom[t]])
+        s = -np.sqrt(np.sum((reference[:, None] - query[None]) ** 2, axis=2))  # [2R, 2], l2_metric
+        s = (s - s.mean()) / (s.std() or 1.0)
+        logits = np.array([[s[:n_refs, 0].mean(), s[n_refs:, 1].mean()],
+                           [s[:n_refs, 1].mean(), s[n_refs:, 0].mean()]]).sum(-1)
+        p.append(np.exp(logits[0]) / np.exp(logits).sum())
+    return np.mean(p)
+
+
+def test_matches_official_code(rng):
+    n_units, n_trials, n_refs, quantile = 2, 3, 2, 0.25  # 40 stimuli, 10 dropped at each end, 18 needed
+    acts = rng.normal(size=(40, n_units))
+    stimuli = rng.normal(size=(40, 3)) + 2.0 * acts[:, :1]  # unit 0 is interpretable, unit 1 is not
+    key = jax.random.key(4)
+    index = two_afc_index(key, acts, stimuli, pixel_similarity, n_trials=n_trials, n_refs=n_refs, quantile=quantile)
+    # the permutations, drawn as documented in two_afc_index
+    perms = np.argsort(np.asarray(jax.random.bits(key, (n_units * 2 * n_trials,))).reshape(n_units, 2, n_trials),
+                       axis=-1, kind="stable")
+    expected = [official_index(stimuli, acts[:, u], quantile, n_trials, n_refs, *perms[u]) for u in range(n_units)]
+    np.testing.assert_allclose(index, expected, atol=1e-6)
+
+
 def test_dropped_count_matches_numpy_quantile_band(rng):
     for n in (10, 37, 400, 1001):
         a = rng.permutation(n).astype(float)

@@ -41,7 +41,7 @@ def two_afc_index(
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Simulated 2AFC interpretability index of each unit (chance 0.5), as Klindt et al. (2023).
 
-    Per unit ``u`` the stimuli are ranked by ``activations[:, u]`` (ties by stimulus index); with
+    Per unit ``u`` the stimuli are ranked by ``activations[:, u]`` (ties broken by stimulus index); with
     ``quantile = q`` the ``ceil(q (n_stimuli - 1))`` highest and as many lowest stimuli are first
     dropped (the official code keeps ``np.quantile(a, q) <= a <= np.quantile(a, 1 - q)``, the same
     set for distinct activations), so larger ``q`` gives harder trials. Counting ranks ``r = 0, 1,
@@ -51,7 +51,10 @@ def two_afc_index(
         queries     q⁺ = T_{π(t)},  q⁻ = B_{σ(t)}     (π, σ random permutations of 0..T-1)
         references  T_{T + jT + t},  B_{T + jT + t}   for j = 0..R-1
 
-    (query and reference ranks are disjoint; references are dealt to trials in turn). With
+    (query and reference ranks are disjoint; references are dealt to trials in turn, as in the
+    official code). ``π, σ`` of all units are ``argsort`` of ``jax.random.bits(key, (n_units*2*T,))``
+    reshaped ``[n_units, 2, T]`` (the official code reseeds NumPy per unit, so all its units share
+    them; here they are independent across units). With
     ``s = similarity(queries, references)``, the ``2 x 2R`` matrix of trial ``t``, z-scored over its
     ``4R`` entries (``z = (s - mean s) / std s``, population std, 1 if it is 0), and ``m(q, side)``
     the mean of ``z`` over the ``R`` references of that side::
@@ -82,13 +85,14 @@ def two_afc_index(
       return_trials: also return the per-trial probabilities ``p_t``.
     Returns:
       ``[n_units]`` indices in ``[0.018, 0.982]``; with ``return_trials``, ``(index, p)`` where ``p``
-      is ``[n_units, n_trials]``. Needs ``n_stimuli - 2 ceil(q (n_stimuli - 1)) >= 2 T (R + 1)``.
+      is ``[n_units, n_trials]``. Needs ``n_stimuli - 2 ceil(q (n_stimuli - 1)) >= 2 T (R + 1)``
+      (disjoint ranks; the official code asks for more than twice that, ``> 4 T (R + 1)``).
 
     Example::
 
-      acts = jnp.concatenate([jnp.ones((200, 1)), jnp.zeros((200, 1))])       # unit = class A
-      imgs = jnp.concatenate([jnp.ones((200, 8, 8)), jnp.zeros((200, 8, 8))])
-      two_afc_index(jax.random.key(0), acts, imgs + noise, pixel_similarity)  # ≈ 0.98
+      labels = jnp.repeat(jnp.array([1.0, 0.0]), 200)  # the unit fires for class A (bright images)
+      imgs = labels[:, None, None] + 0.1 * jax.random.normal(jax.random.key(1), (400, 8, 8))
+      two_afc_index(jax.random.key(0), labels[:, None], imgs, pixel_similarity)  # [0.98]
     """
     check_key("key", key)
     activations = as_float_array("activations", activations, min_ndim=2)

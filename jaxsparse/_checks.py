@@ -39,6 +39,15 @@ def as_float_array(name: str, x: Any, *, min_ndim: int = 1) -> jax.Array:
     return jnp.asarray(x)
 
 
+def check_key(name: str, key: Any) -> None:
+    """Require a single PRNG key: a typed key of shape ``()`` or raw ``uint32 [2]`` key data."""
+    if not isinstance(key, jax.Array):
+        raise TypeError(f"`{name}` must be a JAX PRNG key (jax.random.key(seed)), got {type(key).__name__}")
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if (typed and key.ndim != 0) or (not typed and (key.dtype != jnp.uint32 or key.shape != (2,))):
+        raise ValueError(f"`{name}` must be a single PRNG key, got dtype {key.dtype} and shape {tuple(key.shape)}")
+
+
 def positive_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
     """Validate a static integer hyperparameter in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

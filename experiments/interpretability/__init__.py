@@ -1,0 +1,7 @@
+"""Paper 5: interpretable directions in activation space and the automated 2AFC interpretability index
+(Klindt et al. 2023). Registered: ``interp-superposition`` (:mod:`.superposition`: digit classes as
+sparse features in fewer neurons; neurons vs spherical k-means directions vs SAE latents)."""
+
+from jaxsparse.experiments.interpretability import superposition  # noqa: F401  (registers interp-superposition)
+
+__all__ = ["superposition"]

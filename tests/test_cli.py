@@ -132,11 +132,11 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     assert _without_timing(a) == _without_timing(b) and b["timing"]["resumed_from_step"] > 0
 
 
-AG_SMALL = [
-    "--seeds", "2", "--no-progress", "--set", "methods.regimes=unknown", "--set", "methods.encoders=sae",
-    "--set", "data.n_train=128", "--set", "data.n_test=128", "--set", "methods.code_steps=50",
-    "--set", "methods.fista_iters=3", "--set", "methods.exact_solvers=false", "--set", "methods.dl_iters=20",
-    "--set", "train.steps=2000", "--set", "train.log_every=100", "--set", "train.checkpoint_every=100",
+CE_SMALL = [
+    "--seeds", "2", "--no-progress", "--set", "data.dims=3", "--set", "data.n_clusters=4", "--set", "data.n_instances=16",
+    "--set", "data.mixing_candidates=100", "--set", "data.batch_size=32", "--set", "model.wide=4", "--set", "model.narrow=2",
+    "--set", "model.n_hidden=1", "--set", "eval.n_samples=64", "--set", "sprites.enabled=false",
+    "--set", "train.steps=1000", "--set", "train.log_every=50", "--set", "train.checkpoint_every=50",
 ]  # fmt: skip
 
 
@@ -149,40 +149,41 @@ def _without_timing(obj):
     return obj
 
 
-def test_main_job_killed_during_its_second_method_resumes_to_the_same_results(tmp_path):
+def test_a_several_method_run_killed_during_its_second_method_resumes_to_the_same_results(tmp_path):
+    """ce-identifiability at toy size: methods instance-d3-k10, then supervised-d3-k10."""
     full, killed = tmp_path / "full", tmp_path / "killed"
-    ref = subprocess.run(_cli("run", "amortisation-gap", "--out", str(full), *AG_SMALL), env=DETERMINISTIC_ENV,
+    first, second = killed / "methods" / "instance-d3-k10", killed / "methods" / "supervised-d3-k10"
+    ref = subprocess.run(_cli("run", "ce-identifiability", "--out", str(full), *CE_SMALL), env=DETERMINISTIC_ENV,
                          capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
-    second = killed / "methods" / "unknown" / "SC" / "checkpoints"  # methods: unknown/SAE, unknown/SC, unknown/DL
-    _kill_after_first_checkpoint(["run", "amortisation-gap", "--out", str(killed), *AG_SMALL], second)
-    first_results = (killed / "methods" / "unknown" / "SAE" / "results.json").read_bytes()
-    assert not (killed / "methods" / "unknown" / "SC" / "results.json").exists()
-    assert not (killed / "results.json").exists()
+    _kill_after_first_checkpoint(["run", "ce-identifiability", "--out", str(killed), *CE_SMALL], second / "checkpoints")
+    first_results = (first / "results.json").read_bytes()
+    assert not (second / "results.json").exists() and not (killed / "results.json").exists()
 
     res = subprocess.run(_cli("resume", str(killed), "--no-progress"), env=DETERMINISTIC_ENV, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     # the finished first method was not trained again; the second continued from its checkpoint
-    assert (killed / "methods" / "unknown" / "SAE" / "results.json").read_bytes() == first_results
-    resumed = json.loads((killed / "methods" / "unknown" / "SC" / "results.json").read_text())
+    assert (first / "results.json").read_bytes() == first_results
+    resumed = json.loads((second / "results.json").read_text())
     assert resumed["timing"]["resumed_from_step"] > 0
-    for name in ("results.json", "methods/unknown/SC/results.json", "methods/unknown/DL/results.json"):
+    for name in ("results.json", "methods/supervised-d3-k10/results.json"):
         a, b = (json.loads((d / name).read_text()) for d in (full, killed))
         assert _without_timing(a) == _without_timing(b), name
-    assert read_metrics(full / "methods/unknown/SC/metrics.jsonl") == read_metrics(
-        killed / "methods/unknown/SC/metrics.jsonl")
+    assert read_metrics(full / "methods/supervised-d3-k10/metrics.jsonl") == read_metrics(
+        second / "metrics.jsonl")
 
 
 def test_preset_starts_from_the_modules_config_and_set_applies_on_top(tmp_path, capsys):
-    from jaxsparse.experiments.rich_lazy import grokking
+    from jaxsparse.experiments.rich_lazy import relu_grid
 
     out = tmp_path / "g"
-    assert main(["run", "rich-lazy-grokking", "--preset", "paper", "--out", str(out), "--no-progress", "--set", "p=5",
-                 "--set", "d_model=4", "--set", "n_heads=1", "--set", "d_mlp=4", "--set", "train.steps=2",
-                 "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.seeds=1"]) == 0
+    assert main(["run", "rich-lazy-grid", "--preset", "paper", "--out", str(out), "--no-progress", "--set", "scales=0.5",
+                 "--set", "deltas=0.0", "--set", "d=4", "--set", "n=8", "--set", "n_kernel=4", "--set", "n_test=8",
+                 "--set", "train.steps=2", "--set", "train.log_every=1", "--set", "train.checkpoint_every=2",
+                 "--set", "train.seeds=1"]) == 0
     saved = json.loads((out / "config.json").read_text())["config"]
-    assert saved["ratios"] == list(grokking.paper().ratios) and saved["d_model"] == 4 and saved["p"] == 5
+    assert saved["train"]["first_seed"] == relu_grid.paper().train.first_seed == 100 and saved["d"] == 4
     assert main(["run", "rich-lazy-neuron", "--preset", "paper", "--out", str(tmp_path / "n")]) == 1
     assert "--preset must be one of [] for 'rich-lazy-neuron'" in capsys.readouterr().err
     assert not (tmp_path / "n").exists()

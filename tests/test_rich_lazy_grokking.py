@@ -13,7 +13,7 @@ from jaxsparse.models import transformer
 from jaxsparse.train import ConfigError, TrainConfig
 
 SMALL = gk.GrokConfig(p=11, train_fraction=0.5, d_model=8, n_heads=2, d_mlp=16, ratios=(0.1, 10.0),
-                      train=TrainConfig(steps=30, seeds=2, log_every=10, checkpoint_every=10))
+                      train=TrainConfig(steps=30, seeds=2, log_every=10, checkpoint_every=30))
 
 
 def test_split_covers_every_pair_once_with_the_modular_sum():
@@ -48,20 +48,17 @@ def test_smoke_run_rescales_per_ratio_and_logs_held_out_accuracy(tmp_path):
     assert results["experiment"] == gk.NAME and (tmp_path / "g" / "figures" / "time_to_grok.png").exists()
     rows = train.read_metrics(tmp_path / "g" / "methods" / "sweep" / "metrics.jsonl")
     assert {r["step"] for r in rows} == {10, 20, 30} and all(0 <= r["test_accuracy"] <= 1 for r in rows)
-    # each grid point starts from its seed's draw, rescaled: embedding x sqrt(ratio), readout / sqrt(ratio)
+    # each grid point starts from its seed's draw, rescaled (Task.grid_init; generic test in test_train_sweep)
     task = gk.build(SMALL)["sweep"]
-    states, _ = train.build_sweep(task, [0, 1]).init()
-    drawn = task.init(jax.random.fold_in(jax.random.key(1), 1), None)
-    for j, ratio in enumerate(SMALL.ratios):
-        want = transformer.rescale(drawn, ratio)
-        np.testing.assert_allclose(states.params["embed"]["W_E"][1, j], want["embed"]["W_E"], rtol=1e-6)
-        np.testing.assert_allclose(states.params["unembed"]["W_U"][1, j], want["unembed"]["W_U"], rtol=1e-6)
+    drawn = task.init(jax.random.key(0), None)
+    scaled = task.grid_init(drawn, {"ratio": 4.0})
+    np.testing.assert_allclose(scaled["embed"]["W_E"], 2.0 * drawn["embed"]["W_E"], rtol=1e-6)
+    np.testing.assert_allclose(scaled["unembed"]["W_U"], 0.5 * drawn["unembed"]["W_U"], rtol=1e-6)
     # the last logged held-out accuracy is the final parameters' (the monitor runs after the step)
     _, state = train.restore(tmp_path / "g", method="sweep")
     data = gk.split(SMALL)
-    for s in range(2):
-        for j in range(2):
-            params = jax.tree.map(lambda x: x[s, j], state.params)
-            acc = float(np.mean(np.argmax(transformer.apply(params, data["x_test"]), -1) == data["y_test"]))
-            logged = [r for r in rows if r["step"] == 30 and r["seed"] == s and r["hparam"] == j][0]
-            assert abs(logged["test_accuracy"] - acc) < 1e-6
+    logits = jax.jit(jax.vmap(jax.vmap(transformer.apply, (0, None)), (0, None)))(state.params, data["x_test"])
+    acc = np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(data["y_test"]), axis=-1)  # [seeds, ratios]
+    for r in rows:
+        if r["step"] == 30:
+            assert abs(r["test_accuracy"] - acc[r["seed"], r["hparam"]]) < 1e-6

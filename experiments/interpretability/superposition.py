@@ -1,12 +1,14 @@
 """Toy superposition: interpretable directions, not single neurons (Klindt et al. 2023, paper 5).
 
-**Data.** The stimuli are scikit-learn's 1,797 handwritten digits (8 x 8, shipped inside the
-package), one feature per class (``n_features = 10``). Stimulus ``n`` of class ``c_n`` activates
-only its class's feature, with magnitude ``m_n ~ U(0.5, 1.5)``; the ``n_neurons < n_features``
-neurons see the features through a random non-orthogonal map ``A [n_features, n_neurons]`` (rows
-unit-norm Gaussian draws, one map per seed) plus noise::
+**Data.** Built from scikit-learn's 1,797 handwritten digits (8 x 8, shipped inside the package),
+one feature per class (``n_features = 10``). With ``n_active = 1`` (default) every digit is one
+stimulus and activates only its class's feature; with ``n_active = k > 1`` each of ``n_stimuli``
+stimuli is the mean image of ``k`` digits of ``k`` distinct random classes, and activates those
+``k`` features. Magnitudes are ``m ~ U(0.5, 1.5)``; the ``n_neurons < n_features`` neurons see the
+features through a random non-orthogonal map ``A [n_features, n_neurons]`` (rows unit-norm Gaussian
+draws, one map per seed) plus noise::
 
-    a_n = m_n A[c_n] + noise * eps_n          [n_neurons]
+    a_n = sum_{c active in n} m_{n,c} A[c] + noise * eps_n          [n_neurons]
 
 so every neuron mixes several classes (superposition), while the features are the directions
 ``A[c]`` in activation space.
@@ -57,6 +59,9 @@ class SuperpositionConfig:
 
     Attributes:
       n_neurons: neurons (``< 10``, the number of digit classes = features).
+      n_active: features active per stimulus (1: the digits themselves; k > 1: composites of k digits
+        of distinct classes).
+      n_stimuli: stimuli drawn per seed when ``n_active > 1`` (with 1, all 1,797 digits).
       noise: standard deviation of the Gaussian noise added to every neuron.
       magnitude: ``(low, high)`` of the uniform feature magnitudes.
       n_trials, n_refs, quantile: the 2AFC index's trials, references per side and band
@@ -66,6 +71,8 @@ class SuperpositionConfig:
     """
 
     n_neurons: int = 5
+    n_active: int = 1
+    n_stimuli: int = 2000
     noise: float = 0.05
     magnitude: tuple[float, float] = (0.5, 1.5)
     n_trials: int = 20
@@ -79,6 +86,11 @@ class SuperpositionConfig:
     def __post_init__(self):
         if not 1 <= self.n_neurons < 10:
             raise ConfigError(f"`n_neurons` must be in 1..9 (fewer than the 10 digit classes), got {self.n_neurons}")
+        if not 1 <= self.n_active <= 10:
+            raise ConfigError(f"`n_active` must be in 1..10 (distinct digit classes), got {self.n_active}")
+        if self.n_active > 1 and self.n_stimuli < 2 * self.n_trials * (self.n_refs + 1):
+            raise ConfigError(f"`n_stimuli` must be >= 2 n_trials (n_refs + 1) = {2 * self.n_trials * (self.n_refs + 1)}, "
+                              f"got {self.n_stimuli}")
         if self.noise < 0:
             raise ConfigError(f"`noise` must be >= 0, got {self.noise}")
         low, high = self.magnitude
@@ -104,21 +116,38 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 N_FEATURES = 10
 
 
-def make_source(config: SuperpositionConfig, labels: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
-    """One seed's map ``A [10, n_neurons]`` (unit rows), magnitudes and activations ``[n, n_neurons]``."""
-    k_map, k_mag, k_noise = jax.random.split(key, 3)
+def make_source(config: SuperpositionConfig, labels: np.ndarray, key: jax.Array) -> dict[str, jax.Array]:
+    """One seed's map ``A [10, n_neurons]`` (unit rows), stimuli as digit indices ``members [n, n_active]``
+    with their ``classes``, and activations ``[n, n_neurons]``."""
+    k_map, k_mag, k_noise, k_cls, k_img = jax.random.split(key, 5)
     a = jax.random.normal(k_map, (N_FEATURES, config.n_neurons))
     a = a / jnp.linalg.norm(a, axis=1, keepdims=True)
+    if config.n_active == 1:
+        members, classes = jnp.arange(len(labels))[:, None], jnp.asarray(labels)[:, None]
+    else:
+        n = config.n_stimuli
+        classes = jnp.argsort(jax.random.uniform(k_cls, (n, N_FEATURES)), axis=1)[:, :config.n_active]
+        counts = np.bincount(labels, minlength=N_FEATURES)
+        table = np.zeros((N_FEATURES, counts.max()), np.int32)  # table[c, :counts[c]]: the digits of class c
+        for c in range(N_FEATURES):
+            table[c, :counts[c]] = np.flatnonzero(labels == c)
+        pick = jnp.floor(jax.random.uniform(k_img, classes.shape) * jnp.asarray(counts)[classes]).astype(jnp.int32)
+        members = jnp.asarray(table)[classes, pick]
     low, high = config.magnitude
-    mag = jax.random.uniform(k_mag, labels.shape, minval=low, maxval=high)
-    acts = mag[:, None] * a[labels] + config.noise * jax.random.normal(k_noise, (labels.shape[0], config.n_neurons))
-    return {"features": a, "activations": acts}
+    mag = jax.random.uniform(k_mag, classes.shape, minval=low, maxval=high)
+    acts = jnp.einsum("nk,nkd->nd", mag, a[classes])
+    acts = acts + config.noise * jax.random.normal(k_noise, acts.shape)
+    return {"features": a, "members": members, "classes": classes, "activations": acts}
+
+
+def stimuli(images: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Stimulus images ``[n, 8, 8]``: the mean of each stimulus's member digits."""
+    return images[np.asarray(members)].mean(axis=1)
 
 
 def build(config: SuperpositionConfig) -> dict[str, Task]:
     """One trained method: the SAE on each seed's activations (full batch, unit-norm decoder rows)."""
     _, labels = digits()
-    labels = jnp.asarray(labels)
     return {"sae": Task(
         init=lambda key, source: sae.init_sae(key, config.n_neurons, N_FEATURES),
         loss_fn=lambda params, x, key: sae.sae_loss(params, x, lam=config.sae_lam),
@@ -150,20 +179,21 @@ def readouts(config: SuperpositionConfig, acts: np.ndarray, sae_params: Any, key
 
 def analyze(config: SuperpositionConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Index and recovery of neurons, k-means directions, SAE latents and random directions per seed."""
-    images, labels = digits()
+    images, _ = digits()
     t = trained["sae"]
     seeds = config.train.seed_values
     runs, examples = [], {}
     for i, seed in enumerate(seeds):
         acts = np.asarray(t.sources["activations"][i])
         true = np.asarray(t.sources["features"][i])
+        shown = stimuli(images, t.sources["members"][i])
         params = jax.tree.map(lambda x: x[i], t.state.params)
         key = jax.random.fold_in(jax.random.key(seed), 7)
         outs = readouts(config, acts, params, jax.random.fold_in(key, 0))
         row = {"seed": seed}
         for j, (method, (units, directions)) in enumerate(outs.items()):
             units = np.asarray(units)
-            index = np.asarray(metrics.two_afc_index(jax.random.fold_in(key, j + 1), units, images,
+            index = np.asarray(metrics.two_afc_index(jax.random.fold_in(key, j + 1), units, shown,
                                                      metrics.pixel_similarity, n_trials=config.n_trials,
                                                      n_refs=config.n_refs, quantile=config.quantile))
             alive = units.std(axis=0) > 1e-8
@@ -174,13 +204,14 @@ def analyze(config: SuperpositionConfig, trained: dict[str, Trained], run_dir: P
                 row[f"{method}_dictionary_mcc"] = float(metrics.dictionary_mcc(true, directions)["mcc"])
             if i == 0:
                 examples[method] = (units, index)
+                first_stimuli = shown
         runs.append(row)
     summary = rundir.summarize(runs, keys=("seed",))
     results = {"seeds": seeds, "n_neurons": config.n_neurons, "n_features": N_FEATURES, **summary}
     if rundir.is_writer():
         figures = run_dir / rundir.FIGURES
         figures.mkdir(parents=True, exist_ok=True)
-        results["figures"] = [_stimulus_grid(examples, images, labels, figures / "top_bottom_seed0.png"),
+        results["figures"] = [_stimulus_grid(examples, first_stimuli, figures / "top_bottom_seed0.png"),
                               _index_figure(runs, figures / "index.png")]
         text = _markdown(config, summary)
         (run_dir / "results.md").write_text(text)
@@ -195,7 +226,8 @@ def _markdown(config: SuperpositionConfig, summary: dict[str, Any]) -> str:
     def cell(key):
         return f"{mean[key]:.3f} ± {std[key]:.3f}" if key in mean else "–"
 
-    lines = [f"# {NAME}: 10 digit-class features in {config.n_neurons} neurons, seeds {config.train.seed_values}", "",
+    lines = [f"# {NAME}: 10 digit-class features in {config.n_neurons} neurons, {config.n_active} active per stimulus, "
+             f"seeds {config.train.seed_values}", "",
              f"2AFC index (pixel similarity, {config.n_trials} trials, {config.n_refs} refs; chance 0.5, ceiling 0.98) "
              "mean over live units; recovery of the true feature directions (mean ± std over seeds, ddof=1).", "",
              "| units | n | live | 2AFC index | best |cos| per feature | dictionary MCC |", "|---|---|---|---|---|---|"]
@@ -207,7 +239,7 @@ def _markdown(config: SuperpositionConfig, summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _stimulus_grid(examples: dict[str, tuple], images: np.ndarray, labels: np.ndarray, path: Path, n_show: int = 6) -> str:
+def _stimulus_grid(examples: dict[str, tuple], images: np.ndarray, path: Path, n_show: int = 6) -> str:
     """Each unit's ``n_show`` top and bottom stimuli, one row per unit, methods one after another
     (seed 0), drawn as one mosaic image."""
     import matplotlib

@@ -161,7 +161,7 @@ def first_step(rows: list[dict[str, Any]], key: str, threshold: float) -> int | 
     return min(hits) if hits else None
 
 
-def _median_time(times: list[int | None], steps: int) -> float:
+def _median_time(times: list[int | None]) -> float:
     """Median of times to grok, a run that never grokked counting as ``inf`` (so ``> steps``)."""
     return float(np.median([np.inf if t is None else t for t in times]))
 
@@ -189,9 +189,9 @@ def analyze(config: GrokConfig, trained: dict[str, Trained], run_dir: Path, prog
                          "final_test_accuracy": float(last.get("test_accuracy", np.nan)),
                          "final_train_accuracy": float(last.get("train_accuracy", np.nan))})
         mine = [r for r in runs if r["hparam"] == j]
-        per_ratio.append({"ratio": float(ratio), "median_time_to_grok": _median_time(grok, steps),
+        per_ratio.append({"ratio": float(ratio), "median_time_to_grok": _median_time(grok),
                           "times_to_grok": grok, "grokked": sum(g is not None for g in grok), "n_seeds": len(seeds),
-                          "median_time_to_memorise": _median_time(memo, steps),
+                          "median_time_to_memorise": _median_time(memo),
                           "final_test_accuracy": float(np.mean([r["final_test_accuracy"] for r in mine])),
                           "final_train_accuracy": float(np.mean([r["final_train_accuracy"] for r in mine]))})
     summary = rundir.summarize(runs, keys=("seed", "hparam", "step", "ratio"))
@@ -217,13 +217,13 @@ def _markdown(config: GrokConfig, per_ratio: list[dict[str, Any]]) -> str:
              f"(logged every {config.train.log_every}); '>' = not within the budget.", "",
              "| ratio | grokked | median time to grok | times (per seed) | median time to memorise | final test acc | final train acc |",
              "|---|---|---|---|---|---|---|"]
+    def steps(median: float) -> str:
+        return f"{median:g}" if np.isfinite(median) else f"> {config.train.steps}"
+
     for r in per_ratio:
-        med = r["median_time_to_grok"]
-        med_s = f"> {config.train.steps}" if not np.isfinite(med) else f"{med:g}"
         times = ", ".join("-" if t is None else str(t) for t in r["times_to_grok"])
-        memo = r["median_time_to_memorise"]
-        memo_s = f"> {config.train.steps}" if not np.isfinite(memo) else f"{memo:g}"
-        lines.append(f"| {r['ratio']:g} | {r['grokked']}/{r['n_seeds']} | {med_s} | {times} | {memo_s} | "
+        lines.append(f"| {r['ratio']:g} | {r['grokked']}/{r['n_seeds']} | {steps(r['median_time_to_grok'])} | {times} | "
+                     f"{steps(r['median_time_to_memorise'])} | "
                      f"{r['final_test_accuracy']:.3f} | {r['final_train_accuracy']:.3f} |")
     lines += ["", "![accuracy](figures/accuracy.png)", "![time to grok](figures/time_to_grok.png)", ""]
     return "\n".join(lines)

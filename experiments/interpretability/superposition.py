@@ -49,6 +49,8 @@ from jaxsparse import eval as metrics
 from jaxsparse.models import sae
 from jaxsparse.train import ConfigError, Task, TrainConfig, Trained, register, rundir
 
+from jaxsparse.experiments.interpretability import figures as figs
+
 NAME = "interp-superposition"
 METHODS = ("neurons", "kmeans", "sae", "random")
 
@@ -203,7 +205,7 @@ def analyze(config: SuperpositionConfig, trained: dict[str, Trained], run_dir: P
             if len(directions) >= N_FEATURES:
                 row[f"{method}_dictionary_mcc"] = float(metrics.dictionary_mcc(true, directions)["mcc"])
             if i == 0:
-                examples[method] = (units, index)
+                examples[method] = (units, np.where(alive, index, np.nan))
                 first_stimuli = shown
         runs.append(row)
     summary = rundir.summarize(runs, keys=("seed",))
@@ -211,8 +213,13 @@ def analyze(config: SuperpositionConfig, trained: dict[str, Trained], run_dir: P
     if rundir.is_writer():
         figures = run_dir / rundir.FIGURES
         figures.mkdir(parents=True, exist_ok=True)
-        results["figures"] = [_stimulus_grid(examples, first_stimuli, figures / "top_bottom_seed0.png"),
-                              _index_figure(runs, figures / "index.png")]
+        shown_examples = {m: v for m, v in examples.items() if m != "random"}
+        results["figures"] = [
+            figs.stimulus_grid(shown_examples, first_stimuli, figures / "top_bottom_seed0.png",
+                               title="each unit's top and bottom stimuli, with its 2AFC index (seed 0)"),
+            figs.index_panels(runs, [("2AFC index (mean over units)", [(m, f"{m}_index") for m in METHODS]),
+                                     ("best |cos| per true feature", [(m, f"{m}_best_cos") for m in METHODS])],
+                              figures / "index.png")]
         text = _markdown(config, summary)
         (run_dir / "results.md").write_text(text)
         if progress:
@@ -237,59 +244,6 @@ def _markdown(config: SuperpositionConfig, summary: dict[str, Any]) -> str:
                      f"{cell(m + '_dictionary_mcc')} |")
     lines += ["", "![top and bottom stimuli](figures/top_bottom_seed0.png)", "![index](figures/index.png)", ""]
     return "\n".join(lines)
-
-
-def _stimulus_grid(examples: dict[str, tuple], images: np.ndarray, path: Path, n_show: int = 6) -> str:
-    """Each unit's ``n_show`` top and bottom stimuli, one row per unit, methods one after another
-    (seed 0), drawn as one mosaic image."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [(m, u) for m, (units, _) in examples.items() if m != "random" for u in range(units.shape[1])]
-    h, w = images.shape[1:3]
-    pad, gap = 1, w  # pixels between images, and the gap between the top and the bottom block
-    canvas = np.ones((len(rows) * (h + pad), 2 * n_show * (w + pad) + gap))
-    for r, (m, u) in enumerate(rows):
-        order = np.argsort(-examples[m][0][:, u], kind="stable")
-        for c, n in enumerate(list(order[:n_show]) + list(order[::-1][:n_show][::-1])):
-            x0 = c * (w + pad) + (gap if c >= n_show else 0)
-            canvas[r * (h + pad):r * (h + pad) + h, x0:x0 + w] = 1.0 - images[n]
-    fig, ax = plt.subplots(figsize=(canvas.shape[1] / 14 + 1.6, canvas.shape[0] / 14 + 0.4))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_yticks([r * (h + pad) + h / 2 for r in range(len(rows))],
-                  [f"{m} {u}: {examples[m][1][u]:.2f}" for m, u in rows], fontsize=6)
-    ax.set_xticks([n_show * (w + pad) / 2, n_show * (w + pad) + gap + n_show * (w + pad) / 2], ["top", "bottom"])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    ax.set_title("each unit's top and bottom stimuli, with its 2AFC index (seed 0)", fontsize=8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path.name
-
-
-def _index_figure(runs: list[dict[str, Any]], path: Path) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, key, label in ((axes[0], "index", "2AFC index (mean over units)"),
-                           (axes[1], "best_cos", "best |cos| per true feature")):
-        for j, m in enumerate(METHODS):
-            v = [r[f"{m}_{key}"] for r in runs]
-            ax.scatter([j] * len(v), v, s=18)
-            ax.hlines(np.mean(v), j - 0.25, j + 0.25, color="k")
-        ax.set_xticks(range(len(METHODS)), METHODS)
-        ax.set_ylabel(label)
-    axes[0].axhline(0.5, color="grey", lw=0.6, ls=":")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
 
 
 register(NAME, SuperpositionConfig, build, analyze=analyze, module=__name__)

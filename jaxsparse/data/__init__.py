@@ -11,3 +11,8 @@ __all__ += ["sprites"]
 from jaxsparse.data import hypersphere  # noqa: E402  (vMF latents on the sphere, invertible MLP mixing)
 
 __all__ += ["hypersphere"]
+
+from jaxsparse.data import activations  # noqa: E402  (activation stores on disk: extract, ActivationStore)
+from jaxsparse.data import text  # noqa: E402  (offline text corpora: package docstrings, user files)
+
+__all__ += ["activations", "text"]

@@ -6,11 +6,12 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 from jaxsparse.models import sae
 from jaxsparse.models.encoders import make_encoder
-from jaxsparse.models.saelens import CFG_FILENAME, WEIGHTS_FILENAME, export_saelens, import_saelens
+
+save_file = pytest.importorskip("safetensors.numpy", reason="needs the [llm] extra").save_file
+from jaxsparse.models.saelens import CFG_FILENAME, WEIGHTS_FILENAME, export_saelens, import_saelens  # noqa: E402
 
 M, N, K = 16, 32, 5
 ARCHITECTURES = ("sae", "topk", "jumprelu")

@@ -259,19 +259,31 @@ class ActivationStore:
             out[sel] = index[idx.reshape(-1)[sel] - self.offsets[s]]
         return out.reshape(idx.shape + (2,))
 
-    def batch_indices(self, key: jax.Array, step: int, batch_size: int, n_steps: int = 1) -> np.ndarray:
+    def batch_indices(self, key: jax.Array, step: int, batch_size: int, n_steps: int = 1, *,
+                      high: int | None = None) -> np.ndarray:
         """Row numbers of batches ``step .. step + n_steps - 1``, ``[n_steps, batch_size]``: batch ``t`` is
-        ``randint(fold_in(key, t), (batch_size,), 0, n)``."""
+        ``randint(fold_in(key, t), (batch_size,), 0, high)`` (``high``: the first rows only, e.g. the
+        training documents; default all ``n``)."""
         check_key("key", key)
         batch_size = positive_int("batch_size", batch_size)
+        high = self.n if high is None else positive_int("high", high, maximum=self.n)
         steps = np.arange(step, step + positive_int("n_steps", n_steps))
-        return np.asarray(_draw(key, steps, self.n, batch_size))
+        return np.asarray(_draw(key, steps, high, batch_size))
 
-    def batch(self, key: jax.Array, step: int, batch_size: int) -> np.ndarray:
+    def batch(self, key: jax.Array, step: int, batch_size: int, *, high: int | None = None) -> np.ndarray:
         """Batch ``step``: ``[batch_size, d]`` float32 rows (see :meth:`batch_indices`)."""
-        return self.rows(self.batch_indices(key, step, batch_size)[0])
+        return self.rows(self.batch_indices(key, step, batch_size, high=high)[0])
 
-    def batches(self, key: jax.Array, start: int, n_steps: int, batch_size: int) -> np.ndarray:
+    def batches(self, key: jax.Array, start: int, n_steps: int, batch_size: int, *,
+                high: int | None = None) -> np.ndarray:
         """Batches ``start .. start + n_steps - 1`` as ``[n_steps, batch_size, d]`` float32 (a
         :class:`jaxsparse.train.Task` ``feed``)."""
-        return self.rows(self.batch_indices(key, start, batch_size, n_steps))
+        return self.rows(self.batch_indices(key, start, batch_size, n_steps, high=high))
+
+    def first_row(self, document: int) -> int:
+        """The first row of ``document`` (rows are in document order), or ``n`` past the last one."""
+        shard = min(int(document) // self.manifest["docs_per_shard"], len(self.shards))
+        if shard == len(self.shards):
+            return self.n
+        index = np.load(self.directory / self.manifest["shards"][shard]["index"], mmap_mode="r")
+        return int(self.offsets[shard] + np.searchsorted(index[:, 0], document))

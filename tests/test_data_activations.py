@@ -48,6 +48,8 @@ def test_round_trip_is_exact_and_positions_point_back_to_the_text(tmp_path):
     np.testing.assert_array_equal(store.rows(idx), expected[idx])
     doc, p = store.positions(np.array([40]))[0]
     assert DOCS[doc].split()[p] == DOCS_WORDS[40]
+    starts = [store.first_row(j) for j in range(len(DOCS) + 1)]
+    assert starts == list(np.searchsorted(pos[:, 0], np.arange(len(DOCS) + 1)))
 
 
 DOCS_WORDS = [w for d in DOCS for w in d.split()]
@@ -71,6 +73,9 @@ def test_batches_are_a_function_of_the_key_and_step(tmp_path):
         idx = np.asarray(jax.random.randint(jax.random.fold_in(key, 10 + t), (8,), 0, store.n))
         np.testing.assert_array_equal(many[t], store.rows(idx))
     assert not np.array_equal(many[0], many[1])
+    assert store.batch_indices(key, 0, 64, 3, high=10).max() < 10
+    with pytest.raises(ValueError, match="high"):
+        store.batches(key, 0, 1, 8, high=store.n + 1)
 
 
 def test_refusals_keep_every_file(tmp_path):

@@ -18,6 +18,7 @@ import ast
 import importlib.metadata
 import importlib.util
 import os
+import platform
 import re
 import warnings
 from pathlib import Path
@@ -118,7 +119,7 @@ def describe(packages: Sequence[str]) -> str:
     def version(p: str) -> str:
         try:
             return importlib.metadata.version({"sklearn": "scikit-learn"}.get(p, p))
-        except importlib.metadata.PackageNotFoundError:
-            return "?"
+        except importlib.metadata.PackageNotFoundError:  # the standard library
+            return f"(Python {platform.python_version()})"
 
     return "docstrings of " + ", ".join(f"{p} {version(p)}" for p in packages)

@@ -528,6 +528,24 @@ def test_prox_operators_by_hand():
     np.testing.assert_allclose(top_k(v, 2, nonneg=True), [0.0, 0.0, 0.0, 0.3, 1.5])
 
 
+def test_kth_largest_and_top_k_equal_a_sort_with_ties_and_any_magnitude():
+    from jaxsparse.solvers import kth_largest
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.integers(1, 200))
+        k = int(rng.integers(1, n + 1))
+        v = (rng.normal(size=(3, n)) * 10.0 ** rng.uniform(-40, 30)).astype(np.float32)
+        if trial % 3 == 0:
+            v = np.round(v * 2) / 2  # ties (and many zeros when the scale is small)
+        kth = np.sort(v, axis=-1)[:, ::-1][:, k - 1:k]
+        np.testing.assert_array_equal(kth_largest(v, k), kth)
+        kth_abs = np.sort(np.abs(v), axis=-1)[:, ::-1][:, k - 1:k]
+        np.testing.assert_array_equal(top_k(jnp.asarray(v), k), np.where(np.abs(v) >= kth_abs, v, 0))
+    v64 = jnp.asarray(rng.normal(size=(2, 9)))  # other dtypes take lax.top_k: the same values
+    np.testing.assert_array_equal(top_k(v64, 3, nonneg=True), np.where(v64 >= np.sort(v64)[:, -3:-2], v64, 0).clip(0))
+
+
 def test_lasso_objective_by_hand():
     d = jnp.eye(2, 3)
     x = jnp.array([1.0, 2.0, 3.0])

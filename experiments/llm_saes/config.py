@@ -52,7 +52,7 @@ class LLMSAEConfig:
     topk_k: int = 32
     mlp_hidden: int = 1536
     lr: float = 1e-3
-    batch_size: int = 512
+    batch_size: int = 256
     ito_iters: int = 100
     n_eval: int = 4096
     n_stimuli: int = 1000

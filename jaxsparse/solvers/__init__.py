@@ -8,7 +8,7 @@ per sample with ``return_info=True``); ``jaxsparse.eval.flops(method, ...)`` dis
 from jaxsparse.solvers.homotopy import HomotopyInfo, homotopy, homotopy_flops
 from jaxsparse.solvers.matching_pursuit import matching_pursuit, matching_pursuit_flops
 from jaxsparse.solvers.omp import omp, omp_flops
-from jaxsparse.solvers.prox import soft_threshold, top_k
+from jaxsparse.solvers.prox import kth_largest, soft_threshold, top_k
 from jaxsparse.solvers.proximal import (
     fista, fista_flops, ista, ista_flops, lasso_objective, lipschitz_constant, proximal_gradient,
     proximal_gradient_flops,
@@ -17,5 +17,5 @@ from jaxsparse.solvers.proximal import (
 __all__ = [
     "HomotopyInfo", "fista", "fista_flops", "homotopy", "homotopy_flops", "ista", "ista_flops",
     "lasso_objective", "lipschitz_constant", "matching_pursuit", "matching_pursuit_flops", "omp", "omp_flops",
-    "proximal_gradient", "proximal_gradient_flops", "soft_threshold", "top_k",
+    "proximal_gradient", "proximal_gradient_flops", "soft_threshold", "top_k", "kth_largest",
 ]

@@ -28,6 +28,8 @@ class LLMSAEConfig:
       encoders: trained encoder families (:mod:`jaxsparse.models.encoders`).
       lam: L1 weight of :func:`jaxsparse.losses.reconstruction_l1` (``mean (x - x_hat)^2 + lam mean |z|``
         on activations scaled to mean squared norm ``d``), the same for every encoder, as the main job.
+        Chosen for a sparse SAE: at 1,000 steps and one seed, lam 0.05 / 0.5 / 2 / 5 gave the SAE an L0
+        of 938 / 505 / 153 / 46 of 1,536 latents (FVU 0.006 / 0.037 / 0.091 / 0.152).
       topk_k: TopK's ``k``.  mlp_hidden: the MLP encoder's hidden width.
       lr, batch_size: Adam learning rate and tokens per step.
       ito_iters: FISTA iterations of SAE+ITO (warm-started at the SAE's codes, on its learned decoder).
@@ -48,9 +50,9 @@ class LLMSAEConfig:
     eval_fraction: float = 0.1
     expansion: int = 4
     encoders: tuple[str, ...] = ENCODERS
-    lam: float = 0.05
+    lam: float = 5.0
     topk_k: int = 32
-    mlp_hidden: int = 1536
+    mlp_hidden: int = 768
     lr: float = 1e-3
     batch_size: int = 256
     ito_iters: int = 100
@@ -94,6 +96,6 @@ class LLMSAEConfig:
 def smoke() -> LLMSAEConfig:
     """A seconds-long run for tests: 24 documents of the ``json`` package, 2 encoders, 30 steps."""
     return LLMSAEConfig(packages=("json",), max_docs=24, max_length=24, layer=2, expansion=1, encoders=("sae", "topk"),
-                        topk_k=8, batch_size=64, ito_iters=5, n_eval=96, n_stimuli=48, n_scored=4, n_trials=2,
+                        lam=0.5, topk_k=8, batch_size=64, ito_iters=5, n_eval=96, n_stimuli=48, n_scored=4, n_trials=2,
                         n_refs=3, eval_fraction=0.25,
                         train=TrainConfig(steps=30, seeds=2, log_every=10, checkpoint_every=30))

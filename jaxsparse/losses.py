@@ -382,3 +382,26 @@ def info_nce(anchors: jax.Array, positives: jax.Array, *, temperature: jax.Array
         loss = 0.5 * (loss + jnp.mean(jax.nn.logsumexp(logits, axis=0) - diag))
     accuracy = jnp.mean((jnp.argmax(logits, axis=1) == jnp.arange(logits.shape[0])).astype(logits.dtype))
     return loss, {"accuracy": accuracy}
+
+
+def byol_loss(predictions: jax.Array, targets: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """BYOL's regression of the online prediction onto the target network's projection (Grill et al. 2020).
+
+    Symbols: ``q = predictions [B, d]`` (online network, then predictor), ``z = targets [B, d]`` (the
+    EMA target network's projection of the other view; no gradient flows into it)::
+
+        loss = mean_b || q_b / ||q_b|| - z_b / ||z_b|| ||^2 = mean_b (2 - 2 cos(q_b, z_b))
+
+    Symmetrise by adding the loss with the views swapped. The target network's update
+    ``xi <- tau xi + (1 - tau) theta`` is the caller's (e.g. a ``project`` step after each update).
+
+    Returns:
+      ``(loss, {"cosine": mean_b cos(q_b, z_b)})``.
+    """
+    predictions = _check_features("predictions", predictions)
+    targets = _check_features("targets", targets)
+    if predictions.shape != targets.shape:
+        raise ValueError(f"`targets` must have the shape of `predictions` {tuple(predictions.shape)}, "
+                         f"got {tuple(targets.shape)}")
+    cos = jnp.sum(_unit(predictions) * _unit(jax.lax.stop_gradient(targets)), axis=-1)
+    return jnp.mean(2.0 - 2.0 * cos), {"cosine": jnp.mean(cos)}

@@ -66,6 +66,20 @@ def test_info_nce_by_hand():
     assert 0.0 <= float(aux["accuracy"]) <= 1.0
 
 
+def test_byol_loss_by_hand_and_no_gradient_into_the_target():
+    from jaxsparse.losses import byol_loss
+
+    q = jnp.array([[3.0, 0.0], [0.0, 2.0]])
+    z = jnp.array([[1.0, 1.0], [0.0, -5.0]])  # cosines 1/sqrt(2) and -1
+    loss, aux = byol_loss(q, z)
+    np.testing.assert_allclose(loss, ((2 - math.sqrt(2)) + 4) / 2, rtol=1e-6)
+    np.testing.assert_allclose(aux["cosine"], (1 / math.sqrt(2) - 1) / 2, rtol=1e-6)
+    grad_z = jax.grad(lambda z: byol_loss(q, z)[0])(z)
+    np.testing.assert_array_equal(grad_z, jnp.zeros_like(z))
+    with pytest.raises(ValueError, match="targets"):
+        byol_loss(q, z[:1])
+
+
 def test_info_nce_equals_cross_entropy_over_the_batch():
     f, _, _ = _problem(b=8)
     g = f + 0.1 * jnp.asarray(np.random.default_rng(1).normal(size=f.shape), jnp.float32)

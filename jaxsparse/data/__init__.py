@@ -16,3 +16,7 @@ from jaxsparse.data import activations  # noqa: E402  (activation stores on disk
 from jaxsparse.data import text  # noqa: E402  (offline text corpora: package docstrings, user files)
 
 __all__ += ["activations", "text"]
+
+from jaxsparse.data import augment  # noqa: E402  (image augmentations for SSL, pure functions of a key)
+
+__all__ += ["augment"]

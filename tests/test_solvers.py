@@ -266,7 +266,7 @@ def test_lasso_matches_sklearn(solver, nonneg):
         assert np.all(np.asarray(z) >= 0)
 
 
-@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("nonneg", [pytest.param(False, marks=pytest.mark.slow), True])  # False: -m slow (CI time)
 def test_homotopy_exact_in_float32(nonneg):
     """Benchmark-like problem (noisy 6-sparse codes, N=128, M=32): exact to float32 rounding."""
     x, _, d = sparse_coding_data(jax.random.key(0), 256, 128, 32, 6, noise=0.01)
@@ -358,7 +358,7 @@ def test_homotopy_info_per_sample_flops_and_steps():
     assert h.homotopy_flops(4, 2, path_steps=3, slots=2) - h.homotopy_flops(4, 2, path_steps=2, slots=2) == 282
 
 
-@pytest.mark.parametrize("nonneg", [False, True])
+@pytest.mark.parametrize("nonneg", [pytest.param(False, marks=pytest.mark.slow), True])  # False: -m slow (CI time)
 def test_homotopy_warm_start(nonneg):
     """From the solution: returned in one path step, for fewer FLOPs. From anywhere else: the same
     optimum (the warm path ends at the Lasso solution whatever its start)."""

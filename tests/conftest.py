@@ -3,9 +3,15 @@
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache for the test session, its xdist workers and their subprocesses
+# (resume, multi-process and CLI tests compile the same programs again): a cached executable is the
+# same program, so bitwise comparisons are unaffected.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "jaxsparse-tests-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -252,6 +252,7 @@ def test_smoke_run_spams_rows(smoke_run):
     assert dlp.SPAMS in results["verdict"] and "equal_sample_visits" in results["verdict"][dlp.SPAMS]
 
 
+@pytest.mark.slow  # 11 s; where SPAMS is absent (CI) the smoke fixture above already runs this path
 def test_runs_without_spams(tmp_path, monkeypatch):
     """CI has no SPAMS: the experiment still runs and says so in its results."""
     monkeypatch.setattr(dlp, "spams_available", lambda: False)

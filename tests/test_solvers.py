@@ -461,6 +461,7 @@ def test_matching_pursuit_matches_numpy_reference():
                 np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow  # 24 s; OMP and the Lasso are checked against scikit-learn by the default tests above
 def test_support_recovery_matches_references():
     """Noiseless paper-1 data (N=16, M=8, K=3, non-negative, 2048 samples, seed 0): the supports equal
     the independent references' on every sample. OMP vs scikit-learn's orthogonal_mp (float64; in

@@ -14,9 +14,9 @@ from jaxsparse import eval as metrics
 from jaxsparse import solvers
 from jaxsparse.experiments.llm_saes import store as store_lib
 from jaxsparse.experiments.llm_saes.config import LLMSAEConfig
-from jaxsparse.experiments.llm_saes.tasks import data, encoder_specs, scores
+from jaxsparse.experiments.llm_saes.tasks import code_scores, data, encoder_specs
 from jaxsparse.losses import lasso_lam
-from jaxsparse.models import bert, sae
+from jaxsparse.models import bert
 from jaxsparse.train import Trained, rundir
 
 EMBED_BATCH = 64
@@ -84,8 +84,7 @@ def analyze(config: LLMSAEConfig, trained: dict[str, Trained], run_dir: Path, pr
                                                                    config)
             if family == "sae":
                 z_ito = ito_codes(config, params, x, z)
-                row.update({f"SAE+ITO_{k}": v for k, v in scores(
-                    sae.Encoder(None, lambda p, x, z_ito=z_ito: z_ito), x, params).items()})
+                row.update({f"SAE+ITO_{k}": v for k, v in code_scores(x, z_ito, params["decoder"]).items()})
                 row["SAE+ITO_index"], row["SAE+ITO_live"] = index_of(jax.random.fold_in(key, 99), z_ito[stim],
                                                                      stimuli, config)
         runs.append(row)

@@ -68,11 +68,16 @@ def loss(encoder: enc_lib.Encoder, lam: float, params, x, key):
     return reconstruction_l1(x, sae.decode(params["decoder"], z), z, lam)
 
 
-def scores(encoder: enc_lib.Encoder, x: np.ndarray, params) -> dict[str, float]:
-    """Held-out FVU, L0 (mean nonzero latents per token) and the fraction of latents never active."""
-    z = np.asarray(jax.jit(encoder.apply)(params["encoder"], x))
-    x_hat = np.asarray(sae.decode(params["decoder"], z))
+def code_scores(x: np.ndarray, z: np.ndarray, decoder) -> dict[str, float]:
+    """FVU of ``z``'s reconstruction by ``decoder``, L0 (mean nonzero latents per token) and the fraction of
+    latents never active, for tokens ``x [n, d]`` and codes ``z [n, N]``."""
+    x_hat = np.asarray(sae.decode(decoder, z))
     return {"fvu": metrics.fvu(x, x_hat), "l0": metrics.l0(z), "dead_fraction": metrics.dead_fraction(z)}
+
+
+def scores(encoder: enc_lib.Encoder, x: np.ndarray, params) -> dict[str, float]:
+    """:func:`code_scores` of ``encoder``'s codes of ``x``."""
+    return code_scores(x, np.asarray(jax.jit(encoder.apply)(params["encoder"], x)), params["decoder"])
 
 
 def build(config: LLMSAEConfig) -> dict[str, Task]:

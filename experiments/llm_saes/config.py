@@ -20,7 +20,7 @@ class LLMSAEConfig:
       max_length: tokens per document (truncated; [CLS] and [SEP] are not stored).
       layer: residual stream after block ``layer`` of MiniLM's 6 (0: the embeddings).
       store: activation store directory; ``""`` uses ``$JAXSPARSE_CACHE`` (default
-        ``~/.cache/jaxsparse``)``/activations/<model>-layer<L>-len<T>-<corpus hash>``, extracted once
+        ``~/.cache/jaxsparse``)``/activations/<model>-layer<L>-len<T>-<corpus hash>-<dtype>``, extracted once
         and reused (resumable).
       store_dtype: ``float32`` or ``float16`` on disk.
       eval_fraction: the last fraction of the documents, held out for every score.

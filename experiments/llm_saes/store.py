@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def store_dir(config: LLMSAEConfig, documents: list[str]) -> Path:
     if config.store:
         return Path(config.store)
     cache = Path(os.environ.get("JAXSPARSE_CACHE", Path.home() / ".cache" / "jaxsparse"))
-    tag = activations.fingerprint(documents)[:12] + hashlib.sha256(config.store_dtype.encode()).hexdigest()[:4]
+    tag = f"{activations.fingerprint(documents)[:12]}-{config.store_dtype}"
     return cache / "activations" / f"all-MiniLM-L6-v2-layer{config.layer}-len{config.max_length}-{tag}"
 
 

@@ -190,3 +190,27 @@ def test_grid_init_gives_each_grid_point_its_own_start_from_the_seeds_draw():
     # the training key is the seed's, shared by its grid points; the optimiser state starts fresh
     np.testing.assert_array_equal(states.key[:, 0], states.key[:, 2])
     assert np.all(np.asarray(states.step) == 0) and states.opt_state[0].mu["w"].shape == (2, 3, 3)
+
+
+def test_optimizer_as_a_function_of_the_grid_equals_separate_runs_with_each_optimizer():
+    loss_fn, data_fn = _quadratic_task()
+    hp_loss = lambda params, batch, key, hp: loss_fn(params, batch, key)  # noqa: E731
+    init = lambda key, source: {"w": jax.random.normal(key, (3,))}  # noqa: E731
+    grid = {"lr": jnp.array([0.01, 0.1, 0.1]), "wd": jnp.array([0.0, 0.0, 0.5])}
+    task = Task(init=init, loss_fn=hp_loss, data_fn=data_fn, hparams=grid,
+                optimizer=lambda hp: optax.adamw(hp["lr"], weight_decay=hp["wd"]))
+    sweep = build_sweep(task, [0, 1])
+    states0, sources = sweep.init()
+    states, metrics = sweep.chunk(6)(states0, sources)
+    for seed in range(2):
+        for j in range(3):
+            opt = optax.adamw(float(grid["lr"][j]), weight_decay=float(grid["wd"][j]))
+            single = jax.jit(scan_steps(make_step(hp_loss, opt), data_fn, 6))
+            st, m = single(jax.tree.map(lambda x: x[seed, j], states0), sources[seed], jnp.float32(0))
+            np.testing.assert_allclose(st.params["w"], states.params["w"][seed, j], rtol=1e-6)
+            np.testing.assert_allclose(m["loss"], metrics["loss"][seed, j], rtol=1e-6)
+    assert not np.allclose(states.params["w"][:, 1], states.params["w"][:, 2])  # weight decay matters
+    with pytest.raises(ValueError, match="hparams"):
+        build_sweep(task._replace(hparams=None), [0]).init()
+    with pytest.raises(TypeError, match="optimizer"):
+        init_state(jax.random.key(0), {"w": jnp.ones(2)}, "adam")

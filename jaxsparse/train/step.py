@@ -20,6 +20,25 @@ import optax
 
 PyTree = Any
 LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
+Optimizer = optax.GradientTransformation | Callable[[PyTree], optax.GradientTransformation]
+
+
+def resolve_optimizer(optimizer: Optimizer, hparams: PyTree = None) -> optax.GradientTransformation:
+    """``optimizer`` itself, or ``optimizer(hparams)`` when it is a function of a grid point's hyperparameters.
+
+    A function lets a hyperparameter grid sweep the optimiser inside one vmapped program, e.g.
+    ``lambda hp: optax.adamw(hp["lr"], weight_decay=hp["wd"])``: optax takes traced scalars for its
+    hyperparameters, and the optimiser state's structure must not depend on their values.
+    """
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    if not callable(optimizer):
+        raise TypeError(f"`optimizer` must be an optax GradientTransformation or a function hparams -> "
+                        f"GradientTransformation, got {type(optimizer).__name__}")
+    if hparams is None:
+        raise ValueError("`optimizer` is a function of the hyperparameters, so the run needs `hparams` "
+                         "(Task.hparams, a grid)")
+    return optimizer(hparams)
 
 
 class TrainState(NamedTuple):
@@ -39,11 +58,11 @@ class TrainState(NamedTuple):
     key: jax.Array
 
 
-def init_state(key: jax.Array, params: PyTree, optimizer: optax.GradientTransformation) -> TrainState:
-    """A fresh :class:`TrainState` at step 0 with ``optimizer.init(params)``."""
+def init_state(key: jax.Array, params: PyTree, optimizer: Optimizer, hparams: PyTree = None) -> TrainState:
+    """A fresh :class:`TrainState` at step 0 with ``optimizer.init(params)`` (see :func:`resolve_optimizer`)."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
-    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), key)
+    return TrainState(jnp.zeros((), jnp.int32), params, resolve_optimizer(optimizer, hparams).init(params), key)
 
 
 def step_key(state: TrainState) -> jax.Array:
@@ -53,7 +72,7 @@ def step_key(state: TrainState) -> jax.Array:
 
 def make_step(
     loss_fn: LossFn | None,
-    optimizer: optax.GradientTransformation,
+    optimizer: Optimizer,
     *,
     project: Callable[[PyTree], PyTree] | None = None,
     update: Callable[..., tuple[PyTree, dict[str, jax.Array]]] | None = None,
@@ -62,6 +81,7 @@ def make_step(
 
     One update: ``(loss, aux), g = value_and_grad(loss_fn)(params, batch, key[, hparams])``;
     ``params <- project(params + optimizer.update(g))``. ``metrics = {"loss": loss, **aux}``.
+    ``optimizer`` may be a function of ``hparams`` (:func:`resolve_optimizer`).
     With ``update`` (a learner that is not gradient descent, e.g. alternating minimisation),
     ``params, metrics = update(params, batch, key[, hparams])`` replaces the gradient step (then
     ``project``); the optimiser state is carried unchanged and ``metrics`` must hold ``"loss"``.
@@ -83,7 +103,7 @@ def make_step(
                 params = project(params)
             return TrainState(state.step + 1, params, state.opt_state, state.key), metrics
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, *args)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        updates, opt_state = resolve_optimizer(optimizer, hparams).update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         if project is not None:
             params = project(params)

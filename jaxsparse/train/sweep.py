@@ -35,7 +35,10 @@ class Task(NamedTuple):
         start from the data, e.g. dictionary atoms drawn from the training signals).
       loss_fn: ``loss_fn(params, batch, key[, hparams]) -> (loss, aux)``; ``None`` when ``update``
         is given.
-      optimizer: any optax ``GradientTransformation`` (``optax.identity()`` with ``update``).
+      optimizer: any optax ``GradientTransformation`` (``optax.identity()`` with ``update``), or with
+        ``hparams`` a function ``optimizer(hparams) -> GradientTransformation`` of one grid point's
+        hyperparameters, so a learning-rate x weight-decay grid runs as one vmapped program
+        (e.g. ``lambda hp: optax.adamw(hp["lr"], weight_decay=hp["wd"])``).
       data_fn: ``data_fn(source, step) -> batch``, on device; ``None`` when ``feed`` is given.
       make_source: ``make_source(key) -> source``: the run's data source (default: the key itself).
       project: optional ``project(params) -> params`` after each update.
@@ -64,7 +67,7 @@ class Task(NamedTuple):
 
     init: Callable[[jax.Array], PyTree]
     loss_fn: Callable[..., Any]
-    optimizer: optax.GradientTransformation
+    optimizer: optax.GradientTransformation | Callable[[PyTree], optax.GradientTransformation]
     data_fn: Callable[[PyTree, jax.Array], PyTree] | None
     make_source: Callable[[jax.Array], PyTree] = lambda key: key
     project: Callable[[PyTree], PyTree] | None = None
@@ -88,19 +91,14 @@ def init_source(task: Task, seed: jax.Array) -> PyTree:
     return task.make_source(jax.random.fold_in(jax.random.key(seed), 0))
 
 
-def init_run(task: Task, seed: jax.Array) -> tuple[TrainState, PyTree]:
-    """State and data source of one run with integer ``seed`` (traceable, so it vmaps)."""
+def init_run(task: Task, seed: jax.Array, hparams: PyTree = None) -> tuple[TrainState, PyTree]:
+    """State and data source of one run with integer ``seed`` (and grid point ``hparams``; traceable, so it vmaps)."""
     k = jax.random.key(seed)
     source = init_source(task, seed)
     params = task.init(jax.random.fold_in(k, 1), source)
-    return init_state(jax.random.fold_in(k, 2), params, task.optimizer), source
-
-
-def _broadcast_hparams(tree: PyTree, h: int | None) -> PyTree:
-    """``[...]`` -> ``[h, ...]`` copies (the same init for every grid point)."""
-    if h is None:
-        return tree
-    return jax.tree.map(lambda x: jnp.broadcast_to(x, (h,) + x.shape), tree)
+    if hparams is not None and task.grid_init is not None:
+        params = task.grid_init(params, hparams)
+    return init_state(jax.random.fold_in(k, 2), params, task.optimizer, hparams), source
 
 
 def init_sweep(task: Task, seeds: jax.Array) -> tuple[TrainState, PyTree]:
@@ -108,11 +106,10 @@ def init_sweep(task: Task, seeds: jax.Array) -> tuple[TrainState, PyTree]:
     h = n_hparams(task)
 
     def one(seed):
-        state, source = init_run(task, seed)
-        if h is not None and task.grid_init is not None:
-            state = jax.vmap(lambda hp: init_state(state.key, task.grid_init(state.params, hp), task.optimizer))(task.hparams)
-            return state, source
-        return _broadcast_hparams(state, h), source
+        if h is None:
+            return init_run(task, seed)
+        state, source = jax.vmap(lambda hp: init_run(task, seed, hp))(task.hparams)
+        return state, jax.tree.map(lambda x: x[0], source)
 
     return jax.vmap(one)(seeds)
 

@@ -7,7 +7,8 @@ experiment: write its module here and add its entry point (and import it below).
 """
 
 from jaxsparse.experiments import (  # noqa: F401
-    amortisation_gap, ce_identifiability, dl_peers, interpretability, llm_saes, rich_lazy, sae_synthetic, slowvae)
+    amortisation_gap, ce_identifiability, dl_peers, interpretability, llm_saes, rich_lazy, sae_synthetic, slowvae,
+    ssl_occam)
 
 __all__ = ["amortisation_gap", "ce_identifiability", "dl_peers", "interpretability", "llm_saes", "rich_lazy",
-           "sae_synthetic", "slowvae"]
+           "sae_synthetic", "slowvae", "ssl_occam"]

@@ -286,7 +286,9 @@ def _check_features(name: str, x: Any, ndim: int = 2) -> jax.Array:
 
 
 def _unit(x: jax.Array, eps: float = 1e-12) -> jax.Array:
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)
+    """``x / max(||x||, eps)`` along the last axis, with a finite gradient at ``x = 0`` (``jnp.linalg.norm``'s
+    is NaN there: an all-black augmented view gives an exactly zero projection)."""
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), eps * eps))
 
 
 def linear_head_cross_entropy(features: jax.Array, head: jax.Array, labels: jax.Array, *,

@@ -114,3 +114,13 @@ def test_objectives_bad_arguments():
         info_nce(f, f[:2])
     with pytest.raises(ValueError, match="anchors"):
         info_nce(f[0], f[0])
+
+
+def test_normalised_losses_have_finite_gradients_at_a_zero_feature():
+    from jaxsparse import losses
+
+    z = jnp.zeros((3, 4)).at[1:].set(jax.random.normal(jax.random.key(0), (2, 4)))  # row 0 is exactly zero
+    grads = [jax.grad(lambda a: losses.info_nce(a, a[::-1], temperature=0.5)[0])(z),
+             jax.grad(lambda a: losses.byol_loss(a, a[::-1] + 1.0)[0])(z),
+             jax.grad(lambda a: losses.linear_head_cross_entropy(a, jnp.ones((5, 4)), jnp.arange(3), normalize=True)[0])(z)]
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)

@@ -19,10 +19,11 @@ def test_shapes_strides_and_parameter_layout():
     # one image at a time gives the same features (no cross-batch statistics)
     np.testing.assert_allclose(resnet.apply(params, x[2:3])[0], f[2], rtol=1e-5, atol=1e-6)
     # vmapped over a stack of backbones (one per seed)
-    stack = jax.vmap(lambda k: resnet.init(k, image_shape=(9, 9, 3), widths=(8, 16)))(jax.random.split(jax.random.key(2), 3))
-    out = jax.vmap(resnet.apply, (0, None))(stack, x)
+    stack = jax.vmap(lambda k: resnet.init(k, image_shape=(9, 9, 3), widths=(4,)))(jax.random.split(jax.random.key(2), 2))
+    out = jax.jit(jax.vmap(resnet.apply, (0, None)))(stack, x)
     one = resnet.apply(jax.tree.map(lambda a: a[1], stack), x)
     np.testing.assert_allclose(out[1], one, rtol=1e-5, atol=1e-5)
+    assert resnet.apply(params, x, stem_stride=2).shape == (5, 16)
 
 
 def test_group_norm_by_hand():

@@ -46,7 +46,7 @@ import optax
 
 from jaxsparse import eval as metrics
 from jaxsparse.experiments.interpretability import figures as figs
-from jaxsparse.experiments.interpretability.superposition import digits
+from jaxsparse.data.images import digits
 from jaxsparse.models import convnet, sae
 from jaxsparse.train import ConfigError, Task, TrainConfig, Trained, register, rundir
 

@@ -46,6 +46,7 @@ import numpy as np
 import optax
 
 from jaxsparse import eval as metrics
+from jaxsparse.data.images import digits
 from jaxsparse.models import sae
 from jaxsparse.train import ConfigError, Task, TrainConfig, Trained, register, rundir
 
@@ -105,14 +106,6 @@ class SuperpositionConfig:
             raise ConfigError(f"`quantile` must be None or in [0, 0.5), got {self.quantile}")
         if not self.sae_lam >= 0 or not self.sae_lr > 0:
             raise ConfigError(f"need sae_lam >= 0 and sae_lr > 0, got {self.sae_lam}, {self.sae_lr}")
-
-
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's digits: images ``[1797, 8, 8]`` in ``[0, 1]`` and labels ``[1797]``."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int32)
 
 
 N_FEATURES = 10

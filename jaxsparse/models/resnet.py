@@ -2,7 +2,7 @@
 
 For images ``x: [B, H, W, C]``, stage widths ``(c_1, ..., c_S)`` and ``blocks`` basic blocks per stage::
 
-    h = relu(GN(conv3x3(x)))                                       stem, c_1 channels, stride 1
+    h = relu(GN(conv3x3_t(x)))                                     stem, c_1 channels, stride t (stem_stride)
     block(h) = relu(GN(conv3x3(relu(GN(conv3x3_s(h))))) + shortcut(h))
     shortcut(h) = h, or GN(conv1x1_s(h)) when the block changes the width or the stride
     features = mean_{H, W} h                                       [B, c_S] (global average pooling)
@@ -111,8 +111,12 @@ def feature_dim(params: PyTree) -> int:
     return params[_blocks(params)[-1][2]]["w2"].shape[-1]
 
 
-def apply(params: PyTree, x: jax.Array, *, groups: int = 4) -> jax.Array:
-    """Features ``[B, widths[-1]]`` of images ``x: [B, H, W, C]`` (module docstring); ``groups`` as at :func:`init`."""
+def apply(params: PyTree, x: jax.Array, *, groups: int = 4, stem_stride: int = 1) -> jax.Array:
+    """Features ``[B, widths[-1]]`` of images ``x: [B, H, W, C]`` (module docstring).
+
+    ``groups`` must be the one given to :func:`init`; ``stem_stride`` 2 halves the images in the stem
+    (4x cheaper stages, as ResNet's strided stem on larger images).
+    """
     c = params["stem"]["w"].shape[2]
     if not hasattr(x, "ndim") or x.ndim != 4 or x.shape[-1] != c:
         raise ValueError(f"`x` must be [batch, H, W, {c}] images, got {getattr(x, 'shape', type(x).__name__)}")
@@ -120,7 +124,7 @@ def apply(params: PyTree, x: jax.Array, *, groups: int = 4) -> jax.Array:
         raise TypeError(f"`x` must have a floating dtype, got {x.dtype}")
     same = ((1, 1), (1, 1))
     p = params["stem"]
-    h = jax.nn.relu(group_norm(conv2d(x, p["w"], 1, same), p["gamma"], p["beta"], groups))
+    h = jax.nn.relu(group_norm(conv2d(x, p["w"], stem_stride, same), p["gamma"], p["beta"], groups))
     for stage, block, name in _blocks(params):
         p = params[name]
         stride = 2 if stage > 0 and block == 0 else 1

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
-from jaxsparse.solvers.reductions import argmax_last, argmin_last
+from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin
 
 
 def inverse_add(h, v, g_jj, slot):
@@ -77,3 +77,6 @@ def test_index_reductions_match_numpy():
     np.testing.assert_array_equal(argmin_last(jnp.asarray(v)), np.argmin(v, -1))
     assert argmin_last(jnp.array([True, False, False])) == 1
     assert argmax_last(jnp.array([1.0, jnp.inf, 2.0])) == 1
+    value, index = min_and_argmin(jnp.asarray(v.T), axis=0)  # down the columns, as OMP calls it
+    np.testing.assert_array_equal(index, np.argmin(v, -1))
+    np.testing.assert_array_equal(value, v.min(-1))

@@ -12,14 +12,25 @@ import jax
 import jax.numpy as jnp
 
 
+def min_and_argmin(v: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
+    """``(jnp.min(v, axis), jnp.argmin(v, axis))`` for float ``v`` (first index on ties, ``n-1`` if all NaN).
+
+    ``axis=0`` on a ``[n, B]`` array reduces down the columns, which XLA:CPU vectorises across ``B``
+    (1.5x faster than the same reduction along the rows of ``[B, n]``; OMP uses it).
+    """
+    axis = axis % v.ndim
+    n = v.shape[axis]
+    if n >= 2**24:
+        return jnp.min(v, axis=axis), jnp.argmin(v, axis=axis).astype(jnp.int32)
+    best = jnp.min(v, axis=axis, keepdims=True)
+    positions = jnp.arange(n, dtype=jnp.float32).reshape((n,) + (1,) * (v.ndim - 1 - axis))
+    index = jnp.min(jnp.where(v == best, positions, n - 1), axis=axis).astype(jnp.int32)
+    return jnp.squeeze(best, axis), index
+
+
 def argmin_last(v: jax.Array) -> jax.Array:
     """``jnp.argmin(v, axis=-1)`` for float ``v`` (first index on ties, ``n-1`` if all NaN); int32."""
-    n = v.shape[-1]
-    if n >= 2**24:
-        return jnp.argmin(v, axis=-1).astype(jnp.int32)
-    best = jnp.min(v, axis=-1, keepdims=True)
-    positions = jnp.arange(n, dtype=jnp.float32)
-    return jnp.min(jnp.where(v == best, positions, n - 1), axis=-1).astype(jnp.int32)
+    return min_and_argmin(v, -1)[1]
 
 
 def argmax_last(v: jax.Array) -> jax.Array:

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxsparse.eval import linear_probe
 from jaxsparse.experiments.ssl_occam.config import SSLConfig
-from jaxsparse.experiments.ssl_occam.tasks import dataset, effective_rank, stem_stride
+from jaxsparse.experiments.ssl_occam.tasks import dataset, probe_scores, stem_stride
 from jaxsparse.models import resnet
 from jaxsparse.train import Trained, rundir
 
@@ -48,16 +47,16 @@ def method_summary(config: SSLConfig, t: Trained) -> dict[str, Any]:
 def controls(config: SSLConfig, name: str) -> dict[str, Any]:
     """Probe accuracy of a randomly initialised backbone (one per seed) and of the raw pixels."""
     data = dataset(config, name)
-    x_tr, x_te = jnp.asarray(data["train_x"]), jnp.asarray(data["test_x"])
-    apply = jax.jit(functools.partial(resnet.apply, groups=config.groups, stem_stride=stem_stride(x_tr.shape[1])))
+    shape = data["train_x"].shape[1:]
+    apply = jax.jit(functools.partial(resnet.apply, groups=config.groups, stem_stride=stem_stride(shape[0])))
     random_init = []
     for seed in config.train.seed_values:
-        net = resnet.init(jax.random.fold_in(jax.random.key(seed), 1), image_shape=x_tr.shape[1:],
+        net = resnet.init(jax.random.fold_in(jax.random.key(seed), 1), image_shape=shape,
                           widths=config.widths, blocks=config.blocks, groups=config.groups)
-        f_tr, f_te = np.asarray(apply(net, x_tr)), np.asarray(apply(net, x_te))
-        random_init.append(linear_probe(f_tr, data["train_y"], f_te, data["test_y"], l2=config.probe_l2)["test_accuracy"])
+        random_init.append(probe_scores(apply, net, data, config.probe_l2)["probe_accuracy"])
     flat = lambda x: np.asarray(x).reshape(len(x), -1)  # noqa: E731
-    pixels = linear_probe(flat(x_tr), data["train_y"], flat(x_te), data["test_y"], l2=config.probe_l2)["test_accuracy"]
+    pixels = linear_probe(flat(data["train_x"]), data["train_y"], flat(data["test_x"]), data["test_y"],
+                          l2=config.probe_l2)["test_accuracy"]
     return {"random_init": {"mean": float(np.mean(random_init)), "per_seed": random_init,
                             "std": float(np.std(random_init, ddof=1)) if len(random_init) > 1 else 0.0},
             "pixels": pixels, "n_train": int(len(data["train_y"])), "n_test": int(len(data["test_y"])),

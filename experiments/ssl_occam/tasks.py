@@ -36,6 +36,7 @@ from jaxsparse.data.augment import augment_batch, ssl_view
 from jaxsparse.data.images import digits
 from jaxsparse.eval import linear_probe
 from jaxsparse.experiments.ssl_occam.config import SSLConfig
+from jaxsparse.models import mlp as mlp_model
 from jaxsparse.models import resnet
 from jaxsparse.train import Task
 
@@ -66,21 +67,20 @@ def stem_stride(image_size: int) -> int:
 
 
 def mlp_init(key: jax.Array, d_in: int, hidden: int, d_out: int) -> PyTree:
-    """``Linear - BatchNorm - ReLU - Linear`` parameters (Kaiming-uniform weights, zero biases)."""
+    """``Linear - BatchNorm - ReLU - Linear`` parameters in :mod:`jaxsparse.models.mlp`'s layout
+    (Kaiming-uniform weights, zero biases), applied by :func:`mlp`."""
     k1, k2 = jax.random.split(key)
-    return {"w1": jax.random.uniform(k1, (d_in, hidden), minval=-1, maxval=1) * np.sqrt(3.0 / d_in),
-            "b1": jnp.zeros(hidden), "scale": jnp.ones(hidden), "shift": jnp.zeros(hidden),
-            "w2": jax.random.uniform(k2, (hidden, d_out), minval=-1, maxval=1) * np.sqrt(3.0 / hidden),
-            "b2": jnp.zeros(d_out)}
+    return {"layers": [
+        {"w": jax.random.uniform(k1, (d_in, hidden), minval=-1, maxval=1) * np.sqrt(3.0 / d_in),
+         "b": jnp.zeros(hidden), "scale": jnp.ones(hidden), "shift": jnp.zeros(hidden)},
+        {"w": jax.random.uniform(k2, (hidden, d_out), minval=-1, maxval=1) * np.sqrt(3.0 / hidden),
+         "b": jnp.zeros(d_out)}]}
 
 
 def mlp(p: PyTree, x: jax.Array) -> jax.Array:
     """``relu(BN(x W_1 + b_1)) W_2 + b_2`` for ``x [B, d_in]``, BatchNorm with the batch's statistics
     (SimCLR's and BYOL's projector; BYOL needs it to avoid collapse without negatives)."""
-    h = x @ p["w1"] + p["b1"]
-    mean = jnp.mean(h, 0, keepdims=True)
-    h = (h - mean) * jax.lax.rsqrt(jnp.var(h, 0, keepdims=True) + 1e-5) * p["scale"] + p["shift"]
-    return jax.nn.relu(h) @ p["w2"] + p["b2"]
+    return mlp_model.apply(p, x, slope=0.0)
 
 
 def backbone(params: PyTree, method: str) -> PyTree:
@@ -166,18 +166,22 @@ def build_task(config: SSLConfig, data: dict[str, np.ndarray], method: str) -> T
     features = jax.jit(apply)
 
     def evaluate(params, source):
-        net = backbone(params, method)
-        f_train = np.asarray(features(net, train_x))
-        f_test = np.asarray(features(net, jnp.asarray(data["test_x"])))
-        scores = linear_probe(f_train, data["train_y"], f_test, data["test_y"], l2=config.probe_l2)
-        return {"probe_accuracy": scores["test_accuracy"], "probe_train_accuracy": scores["train_accuracy"],
-                "feature_rank": effective_rank(f_train)}
+        return probe_scores(features, backbone(params, method), data, config.probe_l2)
 
     grid = config.grid()
     hparams = {"lr": jnp.asarray([g[0] for g in grid], jnp.float32),
                "wd": jnp.asarray([g[1] for g in grid], jnp.float32)}
     return Task(init=init, loss_fn=lambda p, b, k, hp: _loss(config, method, apply, p, b, k, hp),
                 optimizer=optimizer(method), data_fn=data_fn, project=project, evaluate=evaluate, hparams=hparams)
+
+
+def probe_scores(features, net: PyTree, data: dict[str, np.ndarray], l2: float) -> dict[str, float]:
+    """Linear-probe accuracy (held out and training) of ``features(net, images)`` and their effective rank."""
+    f_train = np.asarray(features(net, jnp.asarray(data["train_x"])))
+    f_test = np.asarray(features(net, jnp.asarray(data["test_x"])))
+    scores = linear_probe(f_train, data["train_y"], f_test, data["test_y"], l2=l2)
+    return {"probe_accuracy": scores["test_accuracy"], "probe_train_accuracy": scores["train_accuracy"],
+            "feature_rank": effective_rank(f_train)}
 
 
 def effective_rank(features: np.ndarray) -> float:

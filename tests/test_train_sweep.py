@@ -119,6 +119,42 @@ def test_hyperparameter_axis_equals_separate_runs():
     assert not np.allclose(metrics["loss"][:, 0, -1], metrics["loss"][:, 2, -1])
 
 
+@pytest.mark.parametrize("seed_batch", [1, 2, 5, "auto"])
+def test_seed_batches_equal_one_vmap_over_all_seeds(seed_batch):
+    """Groups of 1, 2 (with a remainder of 1) or all 5 seeds give the one-vmap sweep's states and metrics,
+    with and without a hyperparameter axis."""
+    for task in (build(TINY), build(dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, lam_grid=(0.0, 0.5))))):
+        ref_sweep = build_sweep(task, list(range(5)))
+        states0, sources = ref_sweep.init()
+        ref, ref_metrics = ref_sweep.chunk(10)(states0, sources)
+        grouped, metrics = build_sweep(task._replace(seed_batch=seed_batch), list(range(5))).chunk(10)(states0, sources)
+        for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(grouped)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ref_metrics["loss"], metrics["loss"], rtol=1e-5)
+
+
+def test_auto_seed_batch_keeps_small_runs_in_one_vmap_and_maps_over_wide_ones():
+    """On CPU, groups are sized so that the largest per-seed matmul output times the group fits 512 KiB,
+    and divide the seeds."""
+    def chunk_with(width):
+        def per_seed(state, source, batches, hp):
+            h = jnp.tanh(source[:, None] @ state[None, :width])  # [64, width] float32, a matmul's output
+            return state, {"loss": jnp.sum(h)}
+        return per_seed
+    states, sources = jnp.ones((8, 4096)), jnp.ones((8, 64))
+    from jaxsparse.train import auto_seed_batch
+    assert auto_seed_batch(chunk_with(16), states, sources, None, None) >= 8  # 4 KiB per seed: one vmap
+    assert auto_seed_batch(chunk_with(4096), states, sources, None, None) == 1  # 1 MiB per seed
+    assert auto_seed_batch(chunk_with(512), states, sources, None, None) == 4  # 128 KiB per seed
+    assert auto_seed_batch(chunk_with(512), states[:6], sources[:6], None, None) == 3  # divides the 6 seeds
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_seed_batch_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="seed_batch"):
+        build_sweep(build(TINY)._replace(seed_batch=bad), [0, 1]).chunk(5)
+
+
 def test_train_state_is_a_pytree_with_four_fields():
     state = init_state(jax.random.key(0), {"w": jnp.ones(2)}, optax.adam(1e-3))
     assert isinstance(state, TrainState) and state._fields == ("step", "params", "opt_state", "key")
@@ -138,18 +174,20 @@ def test_sharded_over_eight_devices_equals_unsharded():
                         model=ModelConfig(n_latents=8), train=TrainConfig(steps=20))
         task = build(cfg)
         results = []
-        for devices in (jax.devices(), jax.devices()[:1]):
-            sw = build_sweep(task, list(range(8)), devices=devices)
+        for devices, seed_batch in ((jax.devices(), None), (jax.devices()[:1], None), (jax.devices()[:4], 1)):
+            sw = build_sweep(task._replace(seed_batch=seed_batch), list(range(8)), devices=devices)
             states, sources = sw.init()
             states, metrics = sw.chunk(20)(states, sources)
             w = states.params["decoder"]["w"]
             print("devices", len(w.sharding.device_set), "shards", len(w.addressable_shards), w.addressable_shards[0].data.shape)
             results.append(np.asarray(w))
         np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(results[2], results[1], rtol=1e-5, atol=1e-6)  # 4 devices, seeds mapped on each
         print("OK")
         """
     )
     assert "devices 8 shards 8 (1, 8, 4)" in out and "devices 1 shards 1 (8, 8, 4)" in out and "OK" in out
+    assert "devices 4 shards 4 (2, 8, 4)" in out
 
 
 def test_monitor_measures_the_final_state_of_each_chunk_with_and_without_hparams():

@@ -35,6 +35,7 @@ from jaxsparse import solvers
 from jaxsparse.losses import lasso_lam, reconstruction_l1
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
+from jaxsparse.models.matmul import matmul
 from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
 from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows, project_sae
 from jaxsparse.train import Task
@@ -71,7 +72,7 @@ def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batc
         cos = column_cosine(batch["z"], z)
         return -cos, {"cosine": cos}
     d = params["decoder"]["w"] if regime == "unknown" else batch["dictionary"]
-    return reconstruction_l1(batch["x"], z @ d, z, lam)
+    return reconstruction_l1(batch["x"], matmul(z, d), z, lam)
 
 
 def encoder_evaluate(regime: str, encoder: Encoder, params: PyTree, source: dict[str, np.ndarray]) -> dict[str, float]:

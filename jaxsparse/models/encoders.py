@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import positive_int
+from jaxsparse.models.matmul import matmul
 from jaxsparse.models.sae import Encoder, affine, init_linear, sae_encoder, sae_flops, sae_training_flops
 from jaxsparse.solvers import soft_threshold, top_k
 
@@ -135,10 +136,10 @@ def lista_encoder(n_iter: int, *, init_threshold: float = 0.0) -> Encoder:
         return {"w": w, "s": jnp.zeros((n, n), w.dtype), "theta": jnp.full((n_iter, n), init_threshold, w.dtype)}
 
     def apply(p, x):
-        b = x @ p["w"]
+        b = matmul(x, p["w"])
         z = soft_threshold(b, p["theta"][0], nonneg=True)
         for t in range(1, n_iter):  # T is small and static: unrolled (a nested scan is slow inside training)
-            z = soft_threshold(b + z @ p["s"], p["theta"][t], nonneg=True)
+            z = soft_threshold(b + matmul(z, p["s"]), p["theta"][t], nonneg=True)
         return z
 
     return Encoder(init=init, apply=apply)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsparse._checks import positive_int
+from jaxsparse.models.matmul import matmul
 
 PyTree = Any
 BN_EPS = 1e-5  # PyTorch's BatchNorm1d default
@@ -101,10 +102,10 @@ def apply(params: PyTree, x: jax.Array, *, slope: float = 0.01, features: bool =
                          f"{getattr(x, 'shape', type(x).__name__)}")
     h = x
     for layer in layers[:-1]:
-        h = h @ layer["w"] + layer["b"]
+        h = matmul(h, layer["w"]) + layer["b"]
         if "scale" in layer:
             h = batch_norm(h, layer["scale"], layer["shift"])
         h = jax.nn.leaky_relu(h, slope)
     if features:
         return h
-    return h @ layers[-1]["w"] + layers[-1]["b"]
+    return matmul(h, layers[-1]["w"]) + layers[-1]["b"]

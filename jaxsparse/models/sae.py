@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxsparse._checks import positive_int
 from jaxsparse.losses import reconstruction_l1
+from jaxsparse.models.matmul import matmul
 
 PyTree = Any
 
@@ -41,7 +42,8 @@ def init_linear(key: jax.Array, n_in: int, n_out: int, *, bias: bool = True, dty
 
 def affine(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
     """``x W (+ b)`` (the bias only if ``params`` has one)."""
-    return x @ params["w"] + params["b"] if "b" in params else x @ params["w"]
+    y = matmul(x, params["w"])
+    return y + params["b"] if "b" in params else y
 
 
 def relu_apply(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
@@ -70,7 +72,7 @@ def init_decoder(key: jax.Array, n_latents: int, n_features: int, *, dtype=jnp.f
 
 def decode(params: dict[str, jax.Array], z: jax.Array) -> jax.Array:
     """``x_hat = z W_dec + b_dec``: ``z [..., N]`` -> ``[..., M]``."""
-    return z @ params["w"] + params["b"]
+    return matmul(z, params["w"]) + params["b"]
 
 
 def init_sae(key: jax.Array, n_features: int, n_latents: int, *, encoder: Encoder = relu_encoder) -> PyTree:

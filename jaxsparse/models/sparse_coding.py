@@ -24,6 +24,7 @@ import optax
 from jaxsparse._checks import check_dictionary_and_signal, nonneg_scalar, positive_int
 from jaxsparse.losses import lasso_lam, reconstruction_l1  # noqa: F401  (lasso_lam re-exported)
 from jaxsparse.models.sae import init_decoder, normalize_rows
+from jaxsparse.models.matmul import matmul
 
 PyTree = Any
 LOG_INIT = -10.0  # paper 1: log-codes start at -10 (codes ~ 4.5e-5)
@@ -49,7 +50,7 @@ def code_loss(log_codes: jax.Array, dictionary: jax.Array, x: jax.Array, lam: fl
     Returns ``(loss, {"mse": ..., "l1": ..., "l0": mean nonzeros})``; ``l0`` counts codes above 1e-3.
     """
     s = jnp.exp(log_codes)
-    return reconstruction_l1(x, s @ dictionary, s, lam, l0_threshold=1e-3)
+    return reconstruction_l1(x, matmul(s, dictionary), s, lam, l0_threshold=1e-3)
 
 
 def sparse_coding_loss(params: dict[str, Any], x: jax.Array, *, lam: float | jax.Array):

@@ -23,7 +23,7 @@ from jaxsparse.train.registry import Experiment, get, names, register
 from jaxsparse.train.rundir import RunDirError, read_metrics
 from jaxsparse.train.checkpoint import CheckpointError
 from jaxsparse.train.step import TrainState, init_state, make_step, scan_batches, scan_steps
-from jaxsparse.train.sweep import Task, build_sweep, init_run, init_sweep, seed_mesh, sweep_chunk
+from jaxsparse.train.sweep import Task, auto_seed_batch, build_sweep, init_run, init_sweep, seed_mesh, sweep_chunk
 
 __all__ = [
     "CheckpointError",
@@ -36,6 +36,7 @@ __all__ = [
     "Trained",
     "TrainState",
     "TrainingDiverged",
+    "auto_seed_batch",
     "build_sweep",
     "diff",
     "evaluate",

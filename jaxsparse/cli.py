@@ -56,12 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the engine's files of an existing run of the same experiment (other files are kept)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--jobs", type=int, metavar="N", help="methods trained at once, each in its own process "
+                     "(default: 2 on a CPU with 2+ cores, else 1; see jaxsparse.train.fit)")
 
     resume = sub.add_parser("resume", parents=[dist], help="continue a run from its latest good checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="expected config changes; resuming refuses any difference from the saved config")
     resume.add_argument("--no-progress", action="store_true")
+    resume.add_argument("--jobs", type=int, metavar="N", help="methods trained at once (as for run)")
 
     ev = sub.add_parser("eval", parents=[dist], help="re-score checkpoints with jaxsparse.eval; writes eval.json")
     ev.add_argument("run_dir")
@@ -116,9 +119,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"train.seeds={args.seeds}")
     config = train.override(_preset(exp, args.preset) if args.preset else exp.config_cls(), overrides)
     out = args.out or f"runs/{exp.name}/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    results = train.fit(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    results = train.fit(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress, jobs=_jobs(args))
     _print_summary(out, results)
     return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from jaxsparse.train import ConfigError, default_jobs
+
+    if args.jobs is None:
+        return default_jobs()
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    return args.jobs
 
 
 def _preset(exp, name: str):
@@ -142,7 +155,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     exp, saved = train.load_config(args.run_dir)
     config = train.override(saved, args.overrides) if args.overrides else None
-    results = train.fit(exp, config, args.run_dir, resume=True, progress=not args.no_progress)
+    results = train.fit(exp, config, args.run_dir, resume=True, progress=not args.no_progress, jobs=_jobs(args))
     _print_summary(args.run_dir, results)
     return 0
 

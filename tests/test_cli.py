@@ -126,13 +126,16 @@ def _without_timing(obj):
 def test_sigkill_during_the_second_method_then_resume_is_bitwise_identical(tmp_path):
     """ce-identifiability at toy size (methods instance-d3-k10, then supervised-d3-k10), killed by
     SIGKILL after the second method's first checkpoint: resume skips the finished first method and
-    continues the second to bitwise the same parameters, log and results as an uninterrupted run."""
+    continues the second to bitwise the same parameters, log and results as an uninterrupted run.
+    The uninterrupted run trains both methods at once in two worker processes (``--jobs 2``), the
+    killed one one after the other (``--jobs 1``): the files agree bitwise all the same."""
     full, killed = tmp_path / "full", tmp_path / "killed"
     first, second = killed / "methods" / "instance-d3-k10", killed / "methods" / "supervised-d3-k10"
-    ref = subprocess.run(_cli("run", "ce-identifiability", "--out", str(full), *CE_SMALL), env=DETERMINISTIC_ENV,
-                         capture_output=True, text=True, timeout=600)
+    ref = subprocess.run(_cli("run", "ce-identifiability", "--out", str(full), "--jobs", "2", *CE_SMALL),
+                         env=DETERMINISTIC_ENV, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
-    _kill_after_first_checkpoint(["run", "ce-identifiability", "--out", str(killed), *CE_SMALL], second / "checkpoints")
+    _kill_after_first_checkpoint(["run", "ce-identifiability", "--out", str(killed), "--jobs", "1", *CE_SMALL],
+                                 second / "checkpoints")
     first_results = (first / "results.json").read_bytes()
     assert not (second / "results.json").exists() and not (killed / "results.json").exists()
 
@@ -154,6 +157,12 @@ def test_sigkill_during_the_second_method_then_resume_is_bitwise_identical(tmp_p
         a, b = _final_state(full, method), _final_state(killed, method)
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise
+
+
+def test_jobs_must_be_positive(tmp_path, capsys):
+    assert main(["run", "sae-synthetic", "--out", str(tmp_path / "r"), "--jobs", "0", *TINY]) == 1
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_preset_starts_from_the_modules_config_and_set_applies_on_top(tmp_path, capsys):

@@ -20,6 +20,7 @@ depend only on the step, so the resumed run executes the same compiled programs 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import re
 import time
@@ -175,6 +176,7 @@ def fit(
     overwrite: bool = False,
     resume: bool = False,
     progress: bool = True,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train every method of ``config`` (every seed as one sharded program); write the run directory.
 
@@ -188,6 +190,12 @@ def fit(
         from its latest good checkpoint; ``config`` must equal the saved one (the differing fields
         are listed otherwise).
       progress: show a progress bar per method (steps/s, ETA) on process 0.
+      jobs: with several methods, train up to ``jobs`` of them at once, each in its own worker process
+        (single-process runs only); the methods' files and numbers are the same as with ``jobs=1``
+        (each method runs the same compiled programs), then the analysis runs here. Small models
+        leave a CPU's other cores idle (a 5-seed 16x8 SAE steps as fast on 1 core as on 2), so two
+        methods at a time train the main job's methods 1.4x faster on 2 cores
+        (:func:`default_jobs`).
     Returns:
       the contents of ``results.json``.
     Raises:
@@ -227,11 +235,14 @@ def fit(
         if None in tasks:
             results = _fit_method(exp, config, None, run_dir, resume=resume, progress=progress).results
         else:
+            if jobs > 1 and len(tasks) > 1:
+                _fit_in_workers(exp, config, run_dir, list(tasks), jobs, resume=resume, progress=progress)
             trained = {}
             for method in tasks:
                 sub = run_dir / rundir.METHODS / method
-                trained[method] = _fit_method(exp, config, method, sub, resume=resume and (sub / rundir.CONFIG).is_file(),
-                                              progress=progress)
+                done = (sub / rundir.RESULTS).is_file() and (sub / rundir.CONFIG).is_file()
+                trained[method] = _fit_method(exp, config, method, sub,
+                                              resume=done or (resume and (sub / rundir.CONFIG).is_file()), progress=progress)
             if exp.analyze is not None:
                 results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
             else:
@@ -242,6 +253,48 @@ def fit(
 
         report_locked(run_dir, results)
     return results
+
+
+def default_jobs() -> int:
+    """Methods trained at once by ``jaxsparse run``: 2 on a CPU with at least 2 cores (measured there:
+    a 16x8 LISTA and an MLP-256 encoder trained side by side in two processes do 1.4x the work of one
+    after the other, 2 cores), else 1 (an accelerator runs one method's program at a time)."""
+    if jax.default_backend() == "cpu" and (os.cpu_count() or 1) >= 2 and jax.process_count() == 1:
+        return 2
+    return 1
+
+
+def _fit_in_workers(exp: registry.Experiment, config: Any, run_dir: Path, methods: list[str], jobs: int, *,
+                    resume: bool, progress: bool) -> None:
+    """Train ``methods`` (skipping finished ones) in ``jobs`` spawned worker processes, as many at once."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"`jobs` must be an int >= 1, got {jobs!r}")
+    if jax.process_count() > 1:
+        raise ValueError("`jobs` > 1 needs a single-process run (each worker would be a new jax.distributed process)")
+    todo = []
+    for method in methods:
+        sub = run_dir / rundir.METHODS / method
+        if not (sub / rundir.RESULTS).is_file():
+            todo.append((exp.name, exp.module, config, method, str(sub), resume and (sub / rundir.CONFIG).is_file()))
+    if len(todo) < 2:
+        return
+    from tqdm.auto import tqdm
+
+    ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+    with ctx.Pool(min(jobs, len(todo))) as pool, \
+            tqdm(total=len(todo), desc=f"methods ({min(jobs, len(todo))} at once)", unit="method",
+                 disable=not progress, dynamic_ncols=True) as bar:
+        for method in pool.imap_unordered(_worker_fit, todo):
+            bar.set_postfix_str(method)
+            bar.update()
+
+
+def _worker_fit(job: tuple) -> str:
+    """One method trained in a worker process of :func:`_fit_in_workers`."""
+    name, module, config, method, sub, resume = job
+    exp = registry.get(name, module=module)
+    _fit_method(exp, config, method, Path(sub), resume=resume, progress=False)
+    return method
 
 
 def _methods_results(exp: registry.Experiment, trained: dict[str, Trained]) -> dict[str, Any]:

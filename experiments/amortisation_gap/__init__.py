@@ -34,31 +34,39 @@ budgets is the experiment ``dictionary-learning-peers``.
 Every inference on a dictionary uses the Lasso weight that dictionary was trained with
 (:func:`jaxsparse.losses.lasso_lam`).
 
-Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 idle CPU
-cores: 9 min 57 s after the install (``/usr/bin/time jaxsparse run amortisation-gap --no-progress``;
-training 8 min, of which the unknown regime's MLP-256 3.8 min at about 177 steps/s for 5 seeds;
-inference and scoring about 1.7 min, each solver compiled once for all dictionaries). The known
-regimes train MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``)
-adds about 4 min (17 min 8 s in all with the install, measured before the solver-compile cache).
-The numbers below were identical in three runs (mean ± std over 5 seeds, ddof=1):
+Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores:
+6 min 25 s (``/usr/bin/time jaxsparse run amortisation-gap``, issue 15), of which about 40 s of
+inference and scoring; it was 9 min 57 s before issue 15 (one method at a time, all seeds in one
+vmap, JAX's own matmul gradient) and 7 min 48 s with ``--jobs 1``. Where the time goes: the methods
+train two at a time in worker processes (``--jobs``, default 2 on a CPU); the MLP-256 encoder
+(1.6e12 training FLOPs, more than all other methods together) runs one seed at a time inside its
+program (``Task.seed_batch="auto"``) with :mod:`jaxsparse.models.matmul`'s weight gradient, 2.5 s per
+1000 steps for the 5 seeds (5.1 s before), 135 s alone and 186 s beside the other methods; the
+small models are bound by XLA:CPU's fixed cost per operation (a 5-seed SAE step takes 0.3-0.4 ms on
+one core or two). The known regimes train MLP-32 only by default; their MLP-256
+(``--set methods.known_mlp_hidden=32,256``) adds about 4 min (measured before issue 15). Numbers
+(mean ± std over 5 seeds, ddof=1), identical with ``--jobs 1`` and ``--jobs 2``; issue 15 changed
+the rounding of the gradients (:mod:`jaxsparse.models.matmul`), which moves single seeds of the
+unknown regime by up to 0.07 and the means within their spread (before: SAE 0.571 ± 0.032 /
+0.717 ± 0.020, MLP-256 0.656 / 0.832, SAE+ITO 0.575):
 
 =====================  ==============  ==============  ================  ===================
 unknown D and Z        latent MCC      dict MCC        paper (lat/dict)  inference FLOPs
 =====================  ==============  ==============  ================  ===================
-SAE                    0.571 ± 0.032   0.717 ± 0.020   0.566 / 0.745     528
-SAE+ITO (Adam 10k)     0.575 ± 0.022   0.717 ± 0.020   0.583             7.0e6
-MLP-256                0.656 ± 0.082   0.832 ± 0.032   0.643 / 0.851     1.3e4
+SAE                    0.574 ± 0.053   0.694 ± 0.028   0.566 / 0.745     528
+SAE+ITO (Adam 10k)     0.587 ± 0.047   0.694 ± 0.028   0.583             7.0e6
+MLP-256                0.655 ± 0.083   0.834 ± 0.036   0.643 / 0.851     1.3e4
 SC (Adam 10k)          0.653 ± 0.060   0.812 ± 0.037   0.691 / 0.837     7.0e6
 SC dict + FISTA-10     0.666 ± 0.045                                     7.6e3
 DL + homotopy          0.907 ± 0.082   0.959 ± 0.041
 =====================  ==============  ==============  ================  ===================
 
 Known D: true D + Adam 10k 0.974 ± 0.004 (paper 0.967), + homotopy 0.988 ± 0.008, SAE 0.672 ±
-0.074 (paper 0.61), MLP-32 0.843 (MLP-256, on request: 0.752). Known Z: SAE 0.878, MLP-32 0.909
+0.074 (paper 0.61), MLP-32 0.846 (MLP-256, on request: 0.752). Known Z: SAE 0.878, MLP-32 0.908
 (MLP-256: 0.936).
 Frontier: on the SC dictionary FISTA-10 matches Adam-10k's MCC with 927x fewer inference FLOPs; on
 the DL dictionary FISTA-100 is within 0.01 at 99x fewer; on the true D FISTA needs 300 iterations
-(33x). SAE+ITO vs SAE (+0.004) is a tie at this spread.
+(33x). SAE+ITO vs SAE (+0.013) is a tie at this spread.
 """
 
 from jaxsparse.experiments.amortisation_gap.analysis import analyze

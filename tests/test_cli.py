@@ -163,6 +163,13 @@ def test_jobs_must_be_positive(tmp_path, capsys):
     assert main(["run", "sae-synthetic", "--out", str(tmp_path / "r"), "--jobs", "0", *TINY]) == 1
     assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    from jaxsparse.train import fit, get
+
+    exp = get("sae-synthetic")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="`jobs` must be an int >= 1"):
+            fit(exp, exp.config_cls(), tmp_path / "f", jobs=bad)
+    assert not (tmp_path / "f").exists()
 
 
 def test_preset_starts_from_the_modules_config_and_set_applies_on_top(tmp_path, capsys):

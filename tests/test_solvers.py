@@ -358,6 +358,15 @@ def test_homotopy_info_per_sample_flops_and_steps():
     assert h.homotopy_flops(4, 2, path_steps=3, slots=2) - h.homotopy_flops(4, 2, path_steps=2, slots=2) == 282
 
 
+def test_homotopy_traces_at_sae_scale():
+    """65 536 signals x 768 features x 16 384 atoms (issue 15's GPU size): the per-sample FLOP counts
+    pass 2**31 and once failed to trace (a Python int parsed as int32). Traced only, nothing runs."""
+    d = jax.ShapeDtypeStruct((16384, 768), jnp.float32)
+    x = jax.ShapeDtypeStruct((65536, 768), jnp.float32)
+    z, info = jax.eval_shape(lambda d, x: homotopy(d, x, lam=0.05, max_active=32, return_info=True), d, x)
+    assert z.shape == (65536, 16384) and info.flops.dtype == jnp.float32
+
+
 @pytest.mark.parametrize("nonneg", [pytest.param(False, marks=pytest.mark.slow), True])  # False: -m slow (CI time)
 def test_homotopy_warm_start(nonneg):
     """From the solution: returned in one path step, for fewer FLOPs. From anywhere else: the same

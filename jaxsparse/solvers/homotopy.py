@@ -509,9 +509,10 @@ def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallba
 
     def pass_flops(slots, steps, seeds=None):  # homotopy_flops with traced path steps and seeds
         warm_pass = seeds is not None
-        fixed = homotopy_flops(n_latents, n_features, path_steps=0, slots=slots, nonneg=nonneg,
-                               warm_support=0 if warm_pass else None)
-        per_step = _step_flops(n_latents, n_features, slots, nonneg=nonneg, warm=warm_pass)
+        # Python floats: at SAE scale the counts pass 2**31 (a Python int would be parsed as int32)
+        fixed = float(homotopy_flops(n_latents, n_features, path_steps=0, slots=slots, nonneg=nonneg,
+                                     warm_support=0 if warm_pass else None))
+        per_step = float(_step_flops(n_latents, n_features, slots, nonneg=nonneg, warm=warm_pass))
         seeding = _seed_flops(slots) * seeds.astype(dtype) if warm_pass else 0.0
         return fixed + seeding + per_step * steps.astype(dtype)
 
@@ -534,8 +535,8 @@ def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallba
 
         record, bad = _redo_flagged(cold, flat, record, bad)
 
-    fallback_flops = (fista_flops(n_latents, n_features, n_iter=fallback_iters, nonneg=nonneg, restart=True)
-                      + _kkt_flops(n_latents, n_features, nonneg=nonneg))
+    fallback_flops = float(fista_flops(n_latents, n_features, n_iter=fallback_iters, nonneg=nonneg, restart=True)
+                           + _kkt_flops(n_latents, n_features, nonneg=nonneg))
 
     def fista_from(x_b, r):
         z_f = _proximal_gradient(

@@ -2,7 +2,8 @@
 
 Problem (issue 4): an SAE with 256 latents on 64-dim synthetic sparse codes (K=8), full batch of
 1024, Adam, 2000 steps. Everything is compiled before timing; each timing is the best of
-``--repeats`` (sweeps) or ``--step-repeats`` (steps) runs. All numbers in one output come from the
+``--repeats`` rounds (sweeps; each round times every variant of a size once, so a machine whose
+speed drifts between minutes biases none) or ``--step-repeats`` runs (steps). All numbers in one output come from the
 same process on the same machine. The step comparison times the jitted JAX step called from
 Python (as the PyTorch step is), and the same step inside the engine's ``lax.scan`` chunk.
 
@@ -43,16 +44,22 @@ def config(steps: int, seeds: int, size: tuple[int, int, int] = (N_LATENTS, N_FE
 
 
 def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURES, K),
-                seed_batch="auto") -> tuple[float, float]:
-    """Seconds for ``seeds`` runs of ``steps`` steps: one sweep program (seeds grouped by ``seed_batch``,
-    the engine's default ``"auto"``; ``None`` = one vmap over all seeds) vs one run after another."""
-    task = build(config(steps, seeds, size))._replace(seed_batch=seed_batch)
+                seed_batches=("auto", None)) -> tuple[dict, float]:
+    """Seconds for ``seeds`` runs of ``steps`` steps: one sweep program per ``seed_batches`` entry (seeds
+    grouped as :class:`jaxsparse.train.Task` says: the engine's default ``"auto"``, ``None`` = one vmap
+    over all seeds) and the single-seed runs one after another. The timings are interleaved (each
+    round times every variant once; the best round of each is kept), so a machine whose speed drifts
+    between minutes biases no variant."""
+    task = build(config(steps, seeds, size))
     device = jax.devices()[:1]
-    vmapped = build_sweep(task, list(range(seeds)), devices=device)
-    states, sources = vmapped.init()
-    chunk = vmapped.chunk(steps)
-    jax.block_until_ready(chunk(states, sources))  # compile
-    t_vmap = best_time(lambda: jax.block_until_ready(chunk(states, sources)), repeats, warmup=False)
+    variants = {}
+    for seed_batch in seed_batches:
+        sweep = build_sweep(task._replace(seed_batch=seed_batch), list(range(seeds)), devices=device)
+        states, sources = sweep.init()
+        chunk = sweep.chunk(steps)
+        jax.block_until_ready(chunk(states, sources))  # compile
+        variants[seed_batch] = lambda chunk=chunk, states=states, sources=sources: jax.block_until_ready(
+            chunk(states, sources))
 
     singles = [build_sweep(task, [s], devices=device) for s in range(seeds)]
     inits = [sw.init() for sw in singles]
@@ -63,7 +70,10 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
         for st, src in inits:
             jax.block_until_ready(one_chunk(st, src))
 
-    return t_vmap, best_time(sequential, repeats, warmup=False)
+    variants["sequential"] = sequential
+    best = {name: min(t) for name, t in zip(variants, zip(*(
+        [best_time(fn, 1, warmup=False) for fn in variants.values()] for _ in range(repeats))))}
+    return {sb: best[sb] for sb in seed_batches}, best["sequential"]
 
 
 def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:
@@ -128,15 +138,15 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--step-timing-steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=1, help="timings of each sweep (best is kept)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds timing each sweep (best is kept)")
     p.add_argument("--step-repeats", type=int, default=5, help="timings of each step loop (best is kept)")
     args = p.parse_args()
     print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())} ({jax.default_backend()}), jax {jax.__version__}")
     print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
 
     for size in ((N_LATENTS, N_FEATURES, K), PAPER1):
-        for seed_batch in ("auto", None):
-            t_vmap, t_seq = bench_sweep(args.steps, args.seeds, args.repeats, size, seed_batch)
+        t_sweeps, t_seq = bench_sweep(args.steps, args.seeds, args.repeats, size)
+        for seed_batch, t_vmap in t_sweeps.items():
             print(f"sweep  {size[1]:3d}->{size[0]:3d}, {args.seeds} seeds, seed_batch={str(seed_batch):4s}: "
                   f"one program {t_vmap:8.3f} s   sequential: {t_seq:8.3f} s   ratio {t_seq / t_vmap:5.2f}x")
 

@@ -176,9 +176,10 @@ def auto_seed_batch(per_seed: Callable, states: PyTree, sources: PyTree, batches
 
     Measured on 2 CPU cores: paper 1's 5-seed MLP-256 encoder (``[1024, 256]`` activations, 1 MiB)
     steps in 2.5 s per 1000 steps one seed at a time vs 3.9 s in one vmap (best of 3, twice); the
-    8-seed SAE 64->256 of ``python benchmarks/sweep.py`` gave 0.53-1.14x of 8 single-seed runs one
-    seed at a time (bimodal across runs) vs 0.71-0.87x in one vmap; at 64 KiB per seed (paper 1's
-    SAE) this picks one vmap, 1.3-1.8x faster than the single-seed runs.
+    8-seed SAE 64->256 of ``python benchmarks/sweep.py --steps 500 --repeats 3`` ran at 1.09-1.16x of
+    8 single-seed runs one seed at a time vs 0.71-0.85x in one vmap (three runs, timings
+    interleaved); at 64 KiB per seed (paper 1's SAE) this picks one vmap, 1.26-1.59x faster than the
+    single-seed runs.
     """
     if jax.default_backend() != "cpu":
         return None

@@ -396,9 +396,9 @@ def test_homotopy_warm_start(nonneg):
               f"(cold {float(info.path_steps.mean()):.2f})")
 
 
-@pytest.mark.parametrize("k", [2, 6])
+@pytest.mark.parametrize("k", [2, 6, 11])  # 11: slot arrays of 1, 2, 4, 8 and 11 (omp._slot_schedule)
 def test_omp_matches_sklearn(k):
-    """Support and coefficients equal scikit-learn's orthogonal_mp: 2 x 10 random problems."""
+    """Support and coefficients equal scikit-learn's orthogonal_mp: 3 x 10 random problems."""
     rng = np.random.default_rng(k)
     n_problems, n_latents, n_features = 10, 30, 12
     d = rng.normal(size=(n_problems, n_latents, n_features))

@@ -21,6 +21,6 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import jax, numpy; print('jax', jax.__version__, jax.devices(), 'numpy', numpy.__version__)" | tee -a "$out/device.txt"
 python3 -c "import os; print('cpus', os.cpu_count())" | tee -a "$out/device.txt"
 [ -n "${SKIP_DEFAULT:-}" ] || timeout 120 python3 solvers.py --quick 2>&1 | tee "$out/solvers_default.txt"
-timeout 150 python3 sweep.py --repeats 2 2>&1 | tee "$out/sweep.txt"
+timeout 240 python3 sweep.py --repeats 2 2>&1 | tee "$out/sweep.txt"
 XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 timeout "${SAE_SCALE_LIMIT:-300}" python3 solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn \
     --repeats 1 --max-iter 320 --max-active 32 2>&1 | tee "$out/solvers_sae_scale.txt"

@@ -71,9 +71,11 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
             jax.block_until_ready(one_chunk(st, src))
 
     variants["sequential"] = sequential
-    best = {name: min(t) for name, t in zip(variants, zip(*(
-        [best_time(fn, 1, warmup=False) for fn in variants.values()] for _ in range(repeats))))}
-    return {sb: best[sb] for sb in seed_batches}, best["sequential"]
+    times = {name: [] for name in variants}
+    for _ in range(repeats):  # one round: every variant once
+        for name, fn in variants.items():
+            times[name].append(best_time(fn, 1, warmup=False))
+    return {sb: min(times[sb]) for sb in seed_batches}, min(times["sequential"])
 
 
 def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:

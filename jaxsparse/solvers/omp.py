@@ -89,7 +89,7 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int, init: jax.Array | No
         valid = valid.at[:, i].set(ok)
         coef = jnp.einsum("bst,bt->bs", h, jnp.where(valid, jnp.take_along_axis(alpha, idx.T, axis=0).T, 0.0))
         if not last:
-            corr = dictionary @ (x - jnp.einsum("bs,bsm->bm", jnp.where(valid, coef, 0.0), dictionary[idx])).T
+            corr = dictionary @ (x - jnp.einsum("bs,bsm->bm", coef, dictionary[idx])).T
         return (corr, h, idx, valid, coef), None
 
     def with_slots(carry, size):  # zero-pad the slot axes of the carry to `size` slots

@@ -64,6 +64,8 @@ def test_registered_with_paper_defaults_and_overrides():
     tasks = exp.build(c)
     assert c.methods.known_mlp_hidden == (32,)  # the known regimes' MLP-256 only on request (runtime)
     assert list(tasks)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_z/SAE"] and "unknown/DL" in tasks
+    flops = ts.training_flops(c)  # side by side (--jobs 2), the most training FLOPs start first
+    assert {m: t.cost for m, t in tasks.items()} == flops and max(flops, key=flops.get) == "unknown/MLP-256"
     assert "unknown/MLP-256" in tasks and "known_d/MLP-256" not in tasks
     wide = exp.build(train.override(c, ["methods.known_mlp_hidden=32,256"]))
     assert list(wide)[:3] == ["known_d/SAE", "known_d/MLP-32", "known_d/MLP-256"]

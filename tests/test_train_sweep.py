@@ -252,3 +252,41 @@ def test_optimizer_as_a_function_of_the_grid_equals_separate_runs_with_each_opti
         build_sweep(task._replace(hparams=None), [0]).init()
     with pytest.raises(TypeError, match="optimizer"):
         init_state(jax.random.key(0), {"w": jnp.ones(2)}, "adam")
+
+
+def test_sweeps_of_one_data_maker_share_its_compiled_program_and_init_reuses_it():
+    from jaxsparse.train import sweep as sweep_lib
+
+    a, b = build(TINY), build(TINY)
+    assert a.make_source is not b.make_source  # equal partials, different objects
+    before = len(sweep_lib._SOURCE_PROGRAMS)
+    sa, sb = build_sweep(a, [3, 4]), build_sweep(b, [3, 4])
+    src_a, src_b = sa.sources(), sb.sources()
+    assert len(sweep_lib._SOURCE_PROGRAMS) - before <= 1  # one compiled program for both
+    for x, y in zip(jax.tree.leaves(src_a), jax.tree.leaves(src_b)):
+        np.testing.assert_array_equal(x, y)
+    states, sources = sa.init()
+    for x, y in zip(jax.tree.leaves(sources), jax.tree.leaves(src_a)):
+        np.testing.assert_array_equal(x, y)
+    # the init from made sources equals the one-program init of a single run
+    state, source = jax.jit(lambda seed: init_run(a, seed))(jnp.int32(4))
+    for x, y in zip(jax.tree.leaves((state, source)), jax.tree.leaves(jax.tree.map(lambda v: v[1], (states, sources)))):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    assert sweep_lib._value_key(lambda k: k) is not None  # non-partials are keyed by identity
+
+
+def test_workers_get_disjoint_core_shares():
+    import os
+
+    from jaxsparse.train.engine import _core_shares
+
+    if not hasattr(os, "sched_getaffinity"):
+        assert _core_shares(2) == [(), ()]
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    shares = _core_shares(2)
+    if len(cores) < 2:
+        assert shares == [(), ()]
+    else:
+        assert len(shares) == 2 and all(shares) and sorted(shares[0] + shares[1]) == cores
+    assert _core_shares(len(cores) + 1) == [()] * (len(cores) + 1)

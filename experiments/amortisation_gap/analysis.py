@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from jaxsparse.experiments.amortisation_gap import report
 from jaxsparse.experiments.amortisation_gap.config import AmortisationGapConfig
-from jaxsparse.experiments.amortisation_gap.tasks import code_scores, encoder_specs, learned_dictionary
+from jaxsparse.experiments.amortisation_gap.tasks import code_scores, encoder_specs, learned_dictionary, training_flops
 from jaxsparse import solvers
 from jaxsparse.eval import flops
 from jaxsparse.losses import lasso_lam
@@ -97,7 +97,6 @@ def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[st
                     bar: Any = None) -> list[Method]:
     """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
     out = []
-    steps = config.train.steps if regime == "unknown" else config.methods.steps_known
     for label, kind, encoder, kw in encoder_specs(config, regime):
         t = trained[f"{regime}/{label}"]
         params = t.state.params
@@ -107,9 +106,7 @@ def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[st
         train_s, train_compile_s = _timing(t)
         out.append(Method(
             regime, label, "encoder", codes, dictionary, flops(kind, **_sizes(config), **kw),
-            flops(kind, **_sizes(config), **kw, phase="training", n_samples=config.data.n_train, n_steps=steps,
-                  learn_decoder=regime == "unknown"),
-            train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
+            training_flops(config)[f"{regime}/{label}"], train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
     return out
 
 
@@ -191,16 +188,12 @@ def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str
                                      training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
     out = list(encs)
     t = trained["unknown/SC"]
-    sc_flops = flops("adam_codes", **_sizes(config), n_iter=1, phase="training", n_samples=d.n_train,
-                     n_steps=config.train.steps)
     out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "SC: ", lam=paper_lam,
-                          training_flops=sc_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
+                          training_flops=training_flops(config)["unknown/SC"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
     if "unknown/DL" in trained:
         t = trained["unknown/DL"]
-        dl_flops = flops("alternating", **_sizes(config), n_iter=m.dl_inner, phase="training", n_samples=d.n_train,
-                         n_steps=m.dl_iters)
         out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "DL: ", lam=m.dl_lam,
-                              training_flops=dl_flops, train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
+                              training_flops=training_flops(config)["unknown/DL"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
     sae = next((e for e in encs if e.label == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,

@@ -159,8 +159,27 @@ def learned_dictionary(params: PyTree) -> jax.Array:
     return params["decoder"]["w"]
 
 
+def training_flops(config: AmortisationGapConfig) -> dict[str, int]:
+    """``{"<regime>/<label>": FLOPs}`` of training each method of ``config`` (all steps, one seed;
+    :func:`jaxsparse.eval.flops`)."""
+    d, m = config.data, config.methods
+    sizes = {"n_latents": d.n_latents, "n_features": d.n_features, "phase": "training", "n_samples": d.n_train}
+    out = {}
+    for regime in m.regimes:
+        steps = config.train.steps if regime == "unknown" else m.steps_known
+        for label, kind, _, kw in encoder_specs(config, regime):
+            out[f"{regime}/{label}"] = metrics.flops(kind, **sizes, **kw, n_steps=steps, learn_decoder=regime == "unknown")
+        if regime == "unknown":
+            out["unknown/SC"] = metrics.flops("adam_codes", **sizes, n_iter=1, n_steps=config.train.steps)
+            if m.dl_iters:
+                out["unknown/DL"] = metrics.flops("alternating", **sizes, n_iter=m.dl_inner, n_steps=m.dl_iters)
+    return out
+
+
 def build(config: AmortisationGapConfig) -> dict[str, Task]:
-    """``{"<regime>/<label>": Task}`` for every trained method of ``config``, in training order."""
+    """``{"<regime>/<label>": Task}`` for every trained method of ``config``; each task's ``cost`` is its
+    training FLOPs, so methods trained side by side (``--jobs 2``) start with the longest (the
+    unknown regime's MLP-256) and end together."""
     tasks = {}
     for regime in config.methods.regimes:
         for label, _, encoder, _ in encoder_specs(config, regime):
@@ -169,4 +188,5 @@ def build(config: AmortisationGapConfig) -> dict[str, Task]:
             tasks["unknown/SC"] = sparse_coding_task(config)
             if config.methods.dl_iters:
                 tasks["unknown/DL"] = dictionary_learning_task(config)
-    return tasks
+    cost = training_flops(config)
+    return {method: task._replace(cost=float(cost[method])) for method, task in tasks.items()}

@@ -35,27 +35,36 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores:
-6 min 25 s (``/usr/bin/time jaxsparse run amortisation-gap``, issue 15), of which about 40 s of
-inference and scoring; it was 9 min 57 s before issue 15 (one method at a time, all seeds in one
-vmap, JAX's own matmul gradient) and 7 min 48 s with ``--jobs 1``. Where the time goes: the methods
-train two at a time in worker processes (``--jobs``, default 2 on a CPU); the MLP-256 encoder
-(1.6e12 training FLOPs, more than all other methods together) runs one seed at a time inside its
-program (``Task.seed_batch="auto"``) with :mod:`jaxsparse.models.matmul`'s weight gradient, 2.5 s per
-1000 steps for the 5 seeds (5.1 s before), 135 s alone and 186 s beside the other methods; the
-small models are bound by XLA:CPU's fixed cost per operation (a 5-seed SAE step takes 0.3-0.4 ms on
-one core or two). The known regimes train MLP-32 only by default; their MLP-256
-(``--set methods.known_mlp_hidden=32,256``) adds about 4 min (measured before issue 15). Numbers
-(mean ± std over 5 seeds, ddof=1), identical with ``--jobs 1`` and ``--jobs 2``; issue 15 changed
-the rounding of the gradients (:mod:`jaxsparse.models.matmul`), which moves single seeds of the
-unknown regime by up to 0.07 and the means within their spread (before: SAE 0.571 ± 0.032 /
-0.717 ± 0.020, MLP-256 0.656 / 0.832, SAE+ITO 0.575):
+4 min 21 s, 4 min 24 s and 4 min 28 s in three runs (``/usr/bin/time jaxsparse run amortisation-gap``,
+issue 15): in the first, 208 s of training, then 46 s of inference, scoring and figures (compiling
+the solvers is about 17 s of it, the four Adam code fits 11 s, matplotlib about 10 s). It was 9 min
+57 s before issue 15 (one method at a time, all seeds in one vmap, JAX's own matmul gradient), 7 min
+48 s with ``--jobs 1`` and 6 min 25 s with two unpinned workers. Where the time goes: the methods
+train two at a time in worker processes (``--jobs``, default 2 on a CPU), each pinned to one core,
+the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). The MLP-256
+encoder (1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a
+time inside its program (``Task.seed_batch="auto"``) with :mod:`jaxsparse.models.matmul`'s weight
+gradient, 3.6 s per 1000 steps for the 5 seeds on its core (144 s of steps, 156 s in all), while
+the other worker trains the rest: the 11 other methods take 192 s of steps, 14 s of compiling them
+and about 45 s of initialising, scoring and checkpointing. The small models are bound by XLA:CPU's
+fixed cost per operation (a 5-seed SAE step takes 0.25-0.3 ms on one core or two). This layout's
+floor is MLP-256 on its core: its 156 s, the 7 s start and the 46 s analysis already make 3.5
+minutes, so 3 minutes needs a faster MLP-256 step (55 GFLOP/s, 70 % of one core's AVX2 FMA peak of
+78 GFLOP/s at 2.45 GHz) or an analysis that overlaps training. The known regimes train MLP-32 only
+by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min (measured
+before issue 15). Numbers
+(mean ± std over 5 seeds, ddof=1), identical in the three runs. Issue 15 changed the rounding of the
+gradients twice: :mod:`jaxsparse.models.matmul` moved single seeds of the unknown regime by up to
+0.07 and the means within their spread (before: SAE 0.571 ± 0.032 / 0.717 ± 0.020, MLP-256 0.656 /
+0.832, SAE+ITO 0.575), and training MLP-256 on one thread (a pinned worker) moved it from 0.655 ±
+0.083 / 0.834 ± 0.036 to the value below; every other entry is unchanged:
 
 =====================  ==============  ==============  ================  ===================
 unknown D and Z        latent MCC      dict MCC        paper (lat/dict)  inference FLOPs
 =====================  ==============  ==============  ================  ===================
 SAE                    0.574 ± 0.053   0.694 ± 0.028   0.566 / 0.745     528
 SAE+ITO (Adam 10k)     0.587 ± 0.047   0.694 ± 0.028   0.583             7.0e6
-MLP-256                0.655 ± 0.083   0.834 ± 0.036   0.643 / 0.851     1.3e4
+MLP-256                0.645 ± 0.065   0.831 ± 0.031   0.643 / 0.851     1.3e4
 SC (Adam 10k)          0.653 ± 0.060   0.812 ± 0.037   0.691 / 0.837     7.0e6
 SC dict + FISTA-10     0.666 ± 0.045                                     7.6e3
 DL + homotopy          0.907 ± 0.082   0.959 ± 0.041

@@ -191,10 +191,14 @@ def fit(
         are listed otherwise).
       progress: show a progress bar per method (steps/s, ETA) on process 0.
       jobs: with several methods, train up to ``jobs`` of them at once, each in its own worker process
-        (single-process runs only); the methods' files and numbers are the same as with ``jobs=1``
-        (each method runs the same compiled programs), then the analysis runs here. Small models
-        leave a CPU's other cores idle (a 5-seed 16x8 SAE steps as fast on 1 core as on 2): with
-        ``jobs=2`` the main job took 6 min 25 s instead of 7 min 48 s on 2 cores (:func:`default_jobs`).
+        pinned to its share of the cores (single-process runs only), the costliest first
+        (``Task.cost``); then the analysis runs here. Each method runs the same compiled programs as
+        with ``jobs=1``, on fewer threads: its numbers are the same up to the rounding of
+        multi-threaded kernels (the main job's table was identical but for MLP-256, whose wide
+        matmuls round differently on one thread: latent MCC 0.655 -> 0.645, within its seed spread).
+        Small models leave a CPU's other cores idle (a 5-seed 16x8 SAE steps as fast on 1 core as
+        on 2): with ``jobs=2`` the main job took 4 min 21 s on 2 cores, 6 min 25 s before the workers
+        were pinned and 7 min 48 s with ``jobs=1`` (:func:`default_jobs`).
     Returns:
       the contents of ``results.json``.
     Raises:
@@ -260,8 +264,10 @@ def fit(
 
 def default_jobs() -> int:
     """Methods trained at once by ``jaxsparse run``: 2 on a CPU with at least 2 cores in a single-process
-    run (measured on 2 cores: a 16x8 LISTA and an MLP-256 encoder trained side by side in two processes
-    did 1.43x the work of one after the other), else 1 (an accelerator runs one program at a time)."""
+    run, else 1 (an accelerator runs one program at a time). Measured on 2 cores
+    (``python benchmarks/worker_pinning.py``, seconds per 1000 steps of 5 seeds): paper 1's LISTA-3
+    0.89 on both cores, 0.88 pinned to one, 0.91 and 0.95 in two pinned workers side by side, so
+    two workers train 1.87x as much as one process on both cores (SAE 2.42x, MLP-32 1.96x)."""
     if jax.default_backend() == "cpu" and (os.cpu_count() or 1) >= 2 and jax.process_count() == 1:
         return 2
     return 1

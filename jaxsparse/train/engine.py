@@ -197,7 +197,7 @@ def fit(
         multi-threaded kernels (the main job's table was identical but for MLP-256, whose wide
         matmuls round differently on one thread: latent MCC 0.655 -> 0.645, within its seed spread).
         Small models leave a CPU's other cores idle (a 5-seed 16x8 SAE steps as fast on 1 core as
-        on 2): with ``jobs=2`` the main job took 4 min 21 s on 2 cores, 6 min 25 s before the workers
+        on 2): with ``jobs=2`` the main job took 4 min 21-28 s on 2 cores, 6 min 25 s before the workers
         were pinned and 7 min 48 s with ``jobs=1`` (:func:`default_jobs`).
     Returns:
       the contents of ``results.json``.
@@ -306,8 +306,9 @@ def _core_shares(n: int) -> list[tuple[int, ...]]:
 
     Pinned, each worker's XLA sizes its thread pool to its own share. Unpinned, two workers on 2 cores
     each ran a 2-thread pool, and the small models of the main job, which gain nothing from a second
-    thread, trained at half speed side by side (measured: 5 seeds of paper 1's SAE, 0.25 s per 1000
-    steps on one pinned core, alone or beside another pinned worker; 0.5 s unpinned beside one).
+    thread, trained up to half as fast side by side: 5 seeds of paper 1's LISTA-3 took 1.86 s per
+    1000 steps in an unpinned worker (``train_s`` of a main-job run before this change) and 0.91-0.95 s
+    in a pinned one beside another (``python benchmarks/worker_pinning.py``).
     """
     if not hasattr(os, "sched_setaffinity"):
         return [()] * n

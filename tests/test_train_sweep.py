@@ -290,3 +290,15 @@ def test_workers_get_disjoint_core_shares():
     else:
         assert len(shares) == 2 and all(shares) and sorted(shares[0] + shares[1]) == cores
     assert _core_shares(len(cores) + 1) == [()] * (len(cores) + 1)
+
+
+def test_compiled_sources_are_bounded(monkeypatch):
+    from jaxsparse.train import sweep as sweep_lib
+
+    monkeypatch.setattr(sweep_lib, "_SOURCE_PROGRAMS", {})
+    monkeypatch.setattr(sweep_lib, "_MAX_SOURCE_PROGRAMS", 1)
+    a = build(TINY)
+    b = build(dataclasses.replace(TINY, data=dataclasses.replace(TINY.data, n_train=32)))
+    build_sweep(a, [0]).sources()
+    src_b = build_sweep(b, [0]).sources()
+    assert len(sweep_lib._SOURCE_PROGRAMS) == 1 and jax.tree.leaves(src_b)[0].shape[0] == 1

@@ -96,7 +96,7 @@ def _timing(t: Trained) -> tuple[float, float]:
 def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], x: jax.Array,
                     bar: Any = None) -> list[Method]:
     """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
-    out = []
+    out, train_flops = [], training_flops(config)
     for label, kind, encoder, kw in encoder_specs(config, regime):
         t = trained[f"{regime}/{label}"]
         params = t.state.params
@@ -106,7 +106,7 @@ def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[st
         train_s, train_compile_s = _timing(t)
         out.append(Method(
             regime, label, "encoder", codes, dictionary, flops(kind, **_sizes(config), **kw),
-            training_flops(config)[f"{regime}/{label}"], train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
+            train_flops[f"{regime}/{label}"], train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
     return out
 
 

@@ -281,6 +281,7 @@ _SOURCE_PROGRAMS: dict[tuple, Any] = {}
 """Compiled data-source programs of this process, by ``(make_source, seeds, mesh)``: the methods of an
 experiment usually share one data maker (an equal ``functools.partial``), and compiling it once
 instead of per method saved 27 s of the main job's 2 CPU cores (12 methods restored for analysis)."""
+_MAX_SOURCE_PROGRAMS = 64
 
 
 def _value_key(fn: Callable) -> Any:
@@ -318,6 +319,8 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
         seeds_global = global_array(seeds_arr, shard)
         key = (_value_key(task.make_source), tuple(seeds), mesh)
         if key not in _SOURCE_PROGRAMS:
+            if len(_SOURCE_PROGRAMS) >= _MAX_SOURCE_PROGRAMS:  # bounded, like `engine.compiled`: drop the oldest
+                _SOURCE_PROGRAMS.pop(next(iter(_SOURCE_PROGRAMS)))
             fn = jax.jit(jax.vmap(partial(init_source, task)), in_shardings=shard, out_shardings=shard)
             _SOURCE_PROGRAMS[key] = fn.lower(seeds_global).compile()
         return _SOURCE_PROGRAMS[key](seeds_global)

@@ -186,14 +186,14 @@ def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str
     if regime == "known_d":
         return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
                                      training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
-    out = list(encs)
+    out, train_flops = list(encs), training_flops(config)
     t = trained["unknown/SC"]
     out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "SC: ", lam=paper_lam,
-                          training_flops=training_flops(config)["unknown/SC"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
+                          training_flops=train_flops["unknown/SC"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
     if "unknown/DL" in trained:
         t = trained["unknown/DL"]
         out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "DL: ", lam=m.dl_lam,
-                              training_flops=training_flops(config)["unknown/DL"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
+                              training_flops=train_flops["unknown/DL"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
     sae = next((e for e in encs if e.label == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,

@@ -5,8 +5,9 @@
 #     bash benchmarks/gpu_suite.sh OUT_DIR
 #
 # 1. solvers.py at the default size (4096 x 64 x 256), 2. sweep.py (8 seeds vmapped vs one after
-# another), 3. solvers.py at SAE scale (65536 signals x 768 features x 16384 atoms; SPAMS float64 is
-# the reference optimum, no scikit-learn). Each part has its own time limit so one slow part cannot
+# another), 3. gpu_kernels.py (per-kernel times of both, homotopy schedules), 4. solvers.py at SAE
+# scale (65536 signals x 768 features x 16384 atoms; SPAMS float64 is the reference optimum, no
+# scikit-learn). Each part has its own time limit so one slow part cannot
 # take the others' logs with it.
 set -u
 out=${1:-gpu_logs}
@@ -22,5 +23,6 @@ python3 -c "import jax, numpy; print('jax', jax.__version__, jax.devices(), 'num
 python3 -c "import os; print('cpus', os.cpu_count())" | tee -a "$out/device.txt"
 [ -n "${SKIP_DEFAULT:-}" ] || timeout 120 python3 solvers.py --quick 2>&1 | tee "$out/solvers_default.txt"
 timeout 240 python3 sweep.py --repeats 2 2>&1 | tee "$out/sweep.txt"
+timeout 150 python3 gpu_kernels.py 2>&1 | tee "$out/kernels.txt"
 XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 timeout "${SAE_SCALE_LIMIT:-300}" python3 solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn \
     --repeats 1 --max-iter 320 --max-active 32 2>&1 | tee "$out/solvers_sae_scale.txt"

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 import numpy as np
 import pytest
 import scipy.linalg
@@ -356,6 +357,55 @@ def test_homotopy_info_per_sample_flops_and_steps():
     # Hand count of one cold step, N=4, M=2, S=2, signed: 4MN 32 + 33N 132 + 7S^2 28 + 40S 80 + 10 = 282.
     assert h._step_flops(4, 2, 2, nonneg=False, warm=False) == 282
     assert h.homotopy_flops(4, 2, path_steps=3, slots=2) - h.homotopy_flops(4, 2, path_steps=2, slots=2) == 282
+
+
+def test_homotopy_schedules_give_the_same_codes():
+    """The CPU schedule (16-slot first pass, compaction) and the accelerator's (one pass with all the
+    slots, several steps per loop iteration) reach the same optimum; the one-pass FLOPs are one pass's."""
+    h = _module("homotopy")
+    x, _, d = sparse_coding_data(jax.random.key(2), 96, 64, 24, 10, noise=0.01)
+    lam = jnp.asarray(0.05, jnp.float32)
+    run = lambda schedule: h._homotopy(d, x, lam, None, max_active=24, max_steps=96, nonneg=False,  # noqa: E731
+                                       fallback_iters=500, schedule=schedule)
+    z_cpu, info_cpu = run(h.CPU_SCHEDULE)
+    for schedule in (h.ACCELERATOR_SCHEDULE, h.Schedule(None, 4, 3), h.Schedule(16, 0, 2)):
+        z, info = run(schedule)
+        np.testing.assert_allclose(z, z_cpu, atol=2e-6)
+        assert np.all(info.converged) and not np.any(info.fallback)
+    z, info = run(h.ACCELERATOR_SCHEDULE)
+    one_pass = [h.homotopy_flops(64, 24, path_steps=int(s), slots=24) for s in np.asarray(info.path_steps)]
+    np.testing.assert_allclose(info.flops, one_pass, rtol=1e-6)
+    assert np.all(info.path_steps <= info_cpu.path_steps)  # no second pass restarting the long paths
+    assert h.default_schedule() == (h.CPU_SCHEDULE if jax.default_backend() == "cpu" else h.ACCELERATOR_SCHEDULE)
+
+
+def _dot_precisions(jaxpr) -> set:
+    """The ``precision`` of every ``dot_general`` in a jaxpr and the jaxprs nested in it."""
+    found = set()
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            found.add(eqn.params["precision"])
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if isinstance(inner, jax_core.Jaxpr):
+                    found |= _dot_precisions(inner)
+    return found
+
+
+def test_homotopy_matmuls_run_at_highest_precision_whatever_the_default():
+    """An exact path needs exact correlations: under a bf16 or TF32 default the solver's dots, the
+    gradient's too, stay at HIGHEST. (On an H200 at JAX's default TF32, every sample of
+    benchmarks/solvers.py's problem failed the KKT check and went to the FISTA fallback: 15-16 ms
+    instead of 3.7 ms, `python benchmarks/gpu_kernels.py` before this fix.)"""
+    x, _, d = sparse_coding_data(jax.random.key(3), 8, 16, 8, 2, noise=0.01)
+    highest = jax.lax.Precision.HIGHEST
+    with jax.default_matmul_precision("bfloat16"):
+        solve = jax.make_jaxpr(lambda d, x: homotopy(d, x, lam=0.05))(d, x)
+        grad = jax.make_jaxpr(jax.grad(lambda d: jnp.sum(homotopy(d, x, lam=0.05) ** 2)))(d)
+    for jaxpr in (solve, grad):
+        precisions = _dot_precisions(jaxpr.jaxpr)
+        assert precisions == {(highest, highest)}, precisions
 
 
 def test_homotopy_traces_at_sae_scale():

@@ -26,11 +26,14 @@ The path ends with one Newton (iterative-refinement) step on the final support,
 written so that its derivative is the implicit-function derivative of the Lasso solution on a fixed
 support: gradients with respect to ``dictionary``, ``x`` and ``lam`` are exact almost everywhere.
 
-The ``[S, S]`` slot arrays make a step cost ``O(S^2)`` per sample, so the first pass uses 16 slots;
-the few samples whose support outgrows them are redone with ``max_active`` slots. Samples that still
-run out of slots or ``max_steps`` segments, or whose final point fails the KKT check (rounding on
-near-degenerate paths), fall back to FISTA warm-started from where they stopped. Each of these passes
-computes only the samples that need it (gathered into a batch of ``B / 16`` when they are few).
+The ``[S, S]`` slot arrays make a step cost ``O(S^2)`` per sample, so on CPU the first pass uses 16
+slots and the few samples whose support outgrows them are redone with ``max_active`` slots (on an
+accelerator, where a step costs its kernel launches, one pass takes all the slots: :class:`Schedule`).
+Samples that still run out of slots or ``max_steps`` segments, or whose final point fails the KKT
+check (rounding on near-degenerate paths), fall back to FISTA warm-started from where they stopped.
+Each of these passes computes only the samples that need it (gathered into a batch of ``B / 16``
+when they are few). The solver's matmuls run at ``highest`` precision whatever the caller's default
+(TF32 on recent NVIDIA GPUs, bf16 passes on TPUs would give paths that fail the KKT check).
 
 **Warm start** (Asif & Romberg 2014, "Sparse recovery of streaming signals using l1-homotopy").
 Given ``z0 = init`` (clipped at 0 when nonneg) with support ``A`` and signs ``theta_A``, let
@@ -74,9 +77,6 @@ from jaxsparse._checks import check_dictionary_and_signal, check_init, nonneg_sc
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
 from jaxsparse.solvers.proximal import _proximal_gradient, fista_flops
 from jaxsparse.solvers.reductions import argmax_last, argmin_last
-
-
-_FIRST_SLOTS = 16  # slots of the first pass; samples needing more are redone with max_active
 
 
 class HomotopyState(NamedTuple):
@@ -278,30 +278,63 @@ def _start(dictionary, gram, x, lam, init, *, max_active, nonneg) -> HomotopySta
 
 
 def homotopy_path(
-    dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=4, init=None
+    dictionary, x, lam, *, max_active, max_steps, nonneg, shrink=4, unroll=1, init=None
 ) -> HomotopyState:
     """Run the batched path for signals ``x: [B, M]`` (warm-started from ``init: [B, N]`` if given);
     returns the final :class:`HomotopyState`.
 
-    A ``while_loop`` over the batch whose body is the per-sample step under ``vmap`` (finished samples
-    take zero-length steps). Path lengths vary, and the slowest samples would keep the whole batch
-    stepping: once at most ``B / shrink`` samples are still running, they are gathered into a batch of
-    that size and continue there (recursively), then scattered back.
+    A ``while_loop`` over the batch whose body is ``unroll`` per-sample steps under ``vmap`` (finished
+    samples take zero-length steps). Path lengths vary, and the slowest samples would keep the whole
+    batch stepping: once at most ``B / shrink`` samples are still running, they are gathered into a
+    batch of that size and continue there (recursively), then scattered back (``shrink=0``: never).
+    Both are speed settings (:class:`Schedule`); the result does not depend on them.
     """
     gram = dictionary @ dictionary.T
-    step = jax.vmap(functools.partial(_step_one, max_steps=max_steps, nonneg=nonneg), in_axes=(0, None, None, None))
+    one = jax.vmap(functools.partial(_step_one, max_steps=max_steps, nonneg=nonneg), in_axes=(0, None, None, None))
+
+    def step(s):
+        for _ in range(unroll):
+            s = one(s, dictionary, gram, lam)
+        return s
 
     def run(state: HomotopyState) -> HomotopyState:
         size = state.done.shape[0]
-        smaller = size // shrink
+        smaller = size // shrink if shrink else 0
         if smaller < 32:
-            return jax.lax.while_loop(lambda s: ~jnp.all(s.done), lambda s: step(s, dictionary, gram, lam), state)
-        state = jax.lax.while_loop(
-            lambda s: jnp.sum(~s.done) > smaller, lambda s: step(s, dictionary, gram, lam), state
-        )
+            return jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
+        state = jax.lax.while_loop(lambda s: jnp.sum(~s.done) > smaller, step, state)
         return _compacted(run, state, ~state.done, smaller)
 
     return run(_start(dictionary, gram, x, lam, init, max_active=max_active, nonneg=nonneg))
+
+
+class Schedule(NamedTuple):
+    """How the batched path is stepped (speed only: the codes do not depend on it).
+
+    first_slots: slots of the first cold pass (samples whose support outgrows them are redone with
+      ``max_active``); ``None``: ``max_active`` at once.
+    shrink: compact the running samples into a batch ``B / shrink`` once no more are left (0: never).
+    unroll: path steps per ``while_loop`` iteration.
+    """
+
+    first_slots: int | None = 16
+    shrink: int = 4
+    unroll: int = 1
+
+
+CPU_SCHEDULE = Schedule(16, 4, 1)
+"""On CPU a step costs ``O(B (MN + S^2))``: a cheap 16-slot first pass, and the running samples compacted."""
+ACCELERATOR_SCHEDULE = Schedule(None, 0, 4)
+"""On an accelerator a step is a few kernel launches whatever ``B`` and ``S``, and each ``while_loop``
+iteration waits for its condition on the host: one pass with all the slots (a second pass would
+restart the long paths), no compaction, and several steps per iteration. At 4096 x 64 x 256,
+``max_active=32`` on an H200 (``python benchmarks/gpu_kernels.py``, two runs): 2.66 and 2.42 ms,
+against 3.74 ms with :data:`CPU_SCHEDULE`."""
+
+
+def default_schedule() -> Schedule:
+    """:data:`CPU_SCHEDULE` on CPU, else :data:`ACCELERATOR_SCHEDULE`."""
+    return CPU_SCHEDULE if jax.default_backend() == "cpu" else ACCELERATOR_SCHEDULE
 
 
 def _kkt_residual(z, c, lam, nonneg):
@@ -345,7 +378,7 @@ def _finish(dictionary, x, lam, s: HomotopyState, nonneg):
     return z, _kkt_residual(sg(z), sg(c), sg(lam), nonneg)
 
 
-def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg, init=None):
+def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg, schedule=CPU_SCHEDULE, init=None):
     """Path, then the differentiable Newton finish; returns ``(z [B, N], bad [B], kkt_residual [B], steps [B])``.
 
     ``bad`` flags samples whose path ran out of slots or steps, or whose final point fails the
@@ -354,7 +387,7 @@ def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg, init=None):
     sg = jax.lax.stop_gradient
     s = homotopy_path(
         sg(dictionary), sg(x), sg(lam), max_active=max_active, max_steps=max_steps, nonneg=nonneg,
-        init=None if init is None else sg(init),
+        shrink=schedule.shrink, unroll=schedule.unroll, init=None if init is None else sg(init),
     )
     z, residual = _finish(dictionary, x, lam, s, nonneg)
     bad = s.failed | (residual > _kkt_tolerance(sg(dictionary), sg(x), sg(lam)))
@@ -456,8 +489,8 @@ def homotopy_flops(
 
     (itemised in ``_start_flops``, ``_step_flops``, ``_finish_flops``; ``tests/test_solvers.py``
     checks each piece against XLA's cost analysis). ``homotopy(..., return_info=True)`` adds these
-    up per sample over the passes it ran (16 slots, then ``max_active``; a warm start: ``max_active``,
-    then cold if it failed), plus ``fista_flops(N, M, n_iter=fallback_iters)`` and one KKT check if
+    up per sample over the passes it ran (on CPU 16 slots, then ``max_active``; on an accelerator
+    ``max_active``; a warm start: ``max_active``, then cold if it failed), plus ``fista_flops(N, M, n_iter=fallback_iters)`` and one KKT check if
     it fell back. Excluded, as for every solver: the Gram matrix ``D D^T``.
 
     Example::
@@ -467,7 +500,7 @@ def homotopy_flops(
     Args:
       n_latents, n_features: ``N`` and ``M``.
       path_steps: segments followed (``>= 0``).
-      slots: active-set slots of the pass (``min(max_active, 16)`` for a cold first pass,
+      slots: active-set slots of the pass (``min(max_active, 16)`` for a cold first pass on CPU,
         ``max_active`` otherwise).
       nonneg: as passed to :func:`homotopy`.
       warm_support: for a pass warm-started from ``init``, its number of nonzeros (the seeded atoms,
@@ -495,12 +528,18 @@ class _Record(NamedTuple):
     flops: jax.Array
 
 
-@functools.partial(jax.jit, static_argnames=("max_active", "max_steps", "nonneg", "fallback_iters"))
-def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallback_iters):
+@functools.partial(jax.jit, static_argnames=("max_active", "max_steps", "nonneg", "fallback_iters", "schedule"))
+def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallback_iters, schedule=CPU_SCHEDULE):
+    with jax.default_matmul_precision("highest"):  # an exact path needs exact correlations (no TF32 or bf16 passes)
+        return _homotopy_body(dictionary, x, lam, init, max_active=max_active, max_steps=max_steps, nonneg=nonneg,
+                              fallback_iters=fallback_iters, schedule=schedule)
+
+
+def _homotopy_body(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallback_iters, schedule):
     batch_shape, (n_latents, n_features) = x.shape[:-1], dictionary.shape
     dtype = x.dtype
     flat = x.reshape(-1, n_features)
-    first = min(max_active, _FIRST_SLOTS)
+    first = max_active if schedule.first_slots is None else min(max_active, schedule.first_slots)
     warm = init is not None
     if warm:
         init = init.reshape(-1, n_latents).astype(dtype)
@@ -521,14 +560,14 @@ def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallba
     else:
         first_steps = min(max_steps, 4 * first)
     z, bad, residual, steps = _solve(
-        dictionary, flat, lam, max_active=first, max_steps=first_steps, nonneg=nonneg, init=init
+        dictionary, flat, lam, max_active=first, max_steps=first_steps, nonneg=nonneg, schedule=schedule, init=init
     )
     seeds = jnp.minimum(jnp.sum(init != 0, axis=-1), first) if warm else None
     record = _Record(z, residual, steps, jnp.zeros_like(bad), pass_flops(first, steps, seeds))
     if warm or first < max_active:  # the few samples with larger supports (or a failed warm start): cold, all slots
         def cold(x_b, r):
             z, bad, residual, steps = _solve(
-                dictionary, x_b, lam, max_active=max_active, max_steps=max_steps, nonneg=nonneg
+                dictionary, x_b, lam, max_active=max_active, max_steps=max_steps, nonneg=nonneg, schedule=schedule
             )
             return r._replace(z=z, kkt_residual=residual, path_steps=r.path_steps + steps,
                               flops=r.flops + pass_flops(max_active, steps)), bad
@@ -611,5 +650,6 @@ def homotopy(
     z, info = _homotopy(
         dictionary, x, jnp.asarray(lam, x.dtype), init,
         max_active=max_active, max_steps=max_steps, nonneg=bool(nonneg), fallback_iters=fallback_iters,
+        schedule=default_schedule(),
     )
     return (z, info) if return_info else z

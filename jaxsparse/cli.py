@@ -11,6 +11,9 @@
 Multi-host: add ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 ``--distributed`` to auto-detect SLURM/TPU/MPI clusters) and start the same command on every host.
 
+Compiled programs are kept between runs in ``~/.cache/jaxsparse/xla`` (``JAXSPARSE_COMPILE_CACHE=DIR``
+or ``off``; :func:`compile_cache`), so a second run, a resume or an eval skips compilation.
+
 The CLI has no per-experiment code: experiments are found in the registry (the
 ``jaxsparse.experiments`` entry points register them). Heavy imports happen inside the commands. Errors of the
 project's own kinds (bad config, bad run directory, diverged training, unreadable checkpoint) print
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -29,6 +33,40 @@ from typing import Sequence
 PRESETS = ("paper", "smoke")
 """Names of the preset-config functions an experiment's module may define (``paper()``: the paper's
 grid and budget; ``smoke()``: a seconds-long version for tests)."""
+
+
+COMPILE_CACHE_ENV = "JAXSPARSE_COMPILE_CACHE"
+"""Where the commands keep compiled XLA programs between runs: a directory, or ``off``."""
+
+def compile_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache for this command and the worker processes it starts.
+
+    A second run of an experiment (or a resume, an eval) loads its compiled programs instead of
+    compiling them again: the same executables, so the same numbers. Directory:
+    ``$JAXSPARSE_COMPILE_CACHE``, else ``$XDG_CACHE_HOME/jaxsparse/xla`` (``~/.cache/jaxsparse/xla``);
+    ``JAXSPARSE_COMPILE_CACHE=off`` turns it off, and a ``JAX_COMPILATION_CACHE_DIR`` of your own is
+    left as it is. The directory is not size-capped (JAX's eviction, ``JAX_COMPILATION_CACHE_MAX_SIZE``,
+    raced between concurrent processes in this project's tests; set it yourself if you want one);
+    delete it at any time to reclaim the space. Set through environment variables so
+    that spawned workers inherit it; must run before JAX compiles anything. Returns the directory in
+    use, or ``None``.
+    """
+    own = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if own:
+        return own
+    setting = os.environ.get(COMPILE_CACHE_ENV)
+    if setting is not None and setting.strip().lower() in ("", "0", "off", "no", "false", "none"):
+        return None
+    path = setting or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jaxsparse", "xla")
+    # the engine's programs (init, chunks, scoring, solvers) take 0.1-6 s each to compile on CPU
+    min_seconds = os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = path
+    if "jax" in sys.modules:  # imported already (the env is read at import): set this process's config too
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_seconds))
+    return path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -196,6 +234,8 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "resume": cmd_resume, "eval": cmd_
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jaxsparse`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command != "list":
+        compile_cache()
     from jaxsparse.train import CheckpointError, ConfigError, RunDirError, TrainingDiverged
 
     try:

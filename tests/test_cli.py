@@ -185,3 +185,33 @@ def test_preset_starts_from_the_modules_config_and_set_applies_on_top(tmp_path, 
     assert main(["run", "rich-lazy-neuron", "--preset", "paper", "--out", str(tmp_path / "n")]) == 1
     assert "--preset must be one of [] for 'rich-lazy-neuron'" in capsys.readouterr().err
     assert not (tmp_path / "n").exists()
+
+
+def test_commands_keep_compiled_programs_between_runs(tmp_path):
+    """`jaxsparse run` turns on JAX's persistent compilation cache (JAXSPARSE_COMPILE_CACHE, here a
+    temporary directory): the first run fills it, a second run of the same config loads from it and
+    gives bitwise the same results; `off` turns it off; a JAX_COMPILATION_CACHE_DIR of the user's own wins."""
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in DETERMINISTIC_ENV.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    args = ["--seeds", "2", "--no-progress", *TINY, "--set", "train.steps=20", "--set", "train.checkpoint_every=10"]
+    results = []
+    for name in ("a", "b"):
+        subprocess.run(_cli("run", "sae-synthetic", "--out", str(tmp_path / name), *args),
+                       env={**env, "JAXSPARSE_COMPILE_CACHE": str(cache)}, check=True, capture_output=True)
+        results.append(json.loads((tmp_path / name / "results.json").read_text()))
+        if name == "a":
+            filled = {p.name for p in cache.iterdir()}
+            assert len(filled) >= 3  # init, chunk and scoring programs at least
+    assert {p.name for p in cache.iterdir()} == filled  # the second run compiled nothing new
+    assert results[0]["per_seed"] == results[1]["per_seed"]
+
+    from jaxsparse import cli
+
+    probe = "import os; from jaxsparse import cli; print(cli.compile_cache(), os.environ.get('JAX_COMPILATION_CACHE_DIR'))"
+    for extra, expected in (({"JAXSPARSE_COMPILE_CACHE": "off"}, "None None"),
+                            ({"JAXSPARSE_COMPILE_CACHE": "off", "JAX_COMPILATION_CACHE_DIR": "/own"}, "/own /own"),
+                            ({"XDG_CACHE_HOME": "/xdg"}, "/xdg/jaxsparse/xla /xdg/jaxsparse/xla")):
+        out = subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, check=True, capture_output=True,
+                             text=True).stdout
+        assert out.split() == expected.split(), (extra, out)
+    assert cli.COMPILE_CACHE_ENV == "JAXSPARSE_COMPILE_CACHE"

@@ -298,6 +298,10 @@ def _fit_in_workers(exp: registry.Experiment, config: Any, run_dir: Path, tasks:
         for method in pool.imap_unordered(_worker_fit, todo):
             bar.set_postfix_str(method)
             bar.update()
+    # Stop the queue's feeder thread: left running at exit it held one of the queue's semaphores, and
+    # multiprocessing's resource tracker warned of a leaked semaphore (once in five main-job runs).
+    shares.close()
+    shares.join_thread()
 
 
 def _core_shares(n: int) -> list[tuple[int, ...]]:

@@ -16,7 +16,6 @@ Reverse mode only (``jax.grad``, ``jax.vjp``); ``jax.jvp`` through it is an erro
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 SWAP_WEIGHT_GRADIENT: bool | None = None
 """Compute ``dW`` as ``(g^T x)^T`` when ``m > n``: ``None`` (default) on CPU only; ``True``/``False``

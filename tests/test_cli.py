@@ -134,7 +134,6 @@ def test_sigkill_during_the_second_method_then_resume_is_bitwise_identical(tmp_p
     ref = subprocess.run(_cli("run", "ce-identifiability", "--out", str(full), "--jobs", "2", *CE_SMALL),
                          env=DETERMINISTIC_ENV, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
-    assert "leaked semaphore" not in ref.stderr  # the workers' core-share queue is closed
     _kill_after_first_checkpoint(["run", "ce-identifiability", "--out", str(killed), "--jobs", "1", *CE_SMALL],
                                  second / "checkpoints")
     first_results = (first / "results.json").read_bytes()

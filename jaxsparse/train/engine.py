@@ -298,8 +298,7 @@ def _fit_in_workers(exp: registry.Experiment, config: Any, run_dir: Path, tasks:
         for method in pool.imap_unordered(_worker_fit, todo):
             bar.set_postfix_str(method)
             bar.update()
-    # Stop the queue's feeder thread: left running at exit it held one of the queue's semaphores, and
-    # multiprocessing's resource tracker warned of a leaked semaphore (once in five main-job runs).
+    # Close the queue and stop its feeder thread now rather than at interpreter exit.
     shares.close()
     shares.join_thread()
 

@@ -38,6 +38,7 @@ grid and budget; ``smoke()``: a seconds-long version for tests)."""
 COMPILE_CACHE_ENV = "JAXSPARSE_COMPILE_CACHE"
 """Where the commands keep compiled XLA programs between runs: a directory, or ``off``."""
 
+
 def compile_cache() -> str | None:
     """Turn on JAX's persistent compilation cache for this command and the worker processes it starts.
 

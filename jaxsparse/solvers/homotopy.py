@@ -313,7 +313,8 @@ class Schedule(NamedTuple):
 
     first_slots: slots of the first cold pass (samples whose support outgrows them are redone with
       ``max_active``); ``None``: ``max_active`` at once.
-    shrink: compact the running samples into a batch ``B / shrink`` once no more are left (0: never).
+    shrink: once at most ``B / shrink`` samples are still running, gather them into a batch of that
+      size (recursively; 0: never).
     unroll: path steps per ``while_loop`` iteration.
     """
 
@@ -490,8 +491,8 @@ def homotopy_flops(
     (itemised in ``_start_flops``, ``_step_flops``, ``_finish_flops``; ``tests/test_solvers.py``
     checks each piece against XLA's cost analysis). ``homotopy(..., return_info=True)`` adds these
     up per sample over the passes it ran (on CPU 16 slots, then ``max_active``; on an accelerator
-    ``max_active``; a warm start: ``max_active``, then cold if it failed), plus ``fista_flops(N, M, n_iter=fallback_iters)`` and one KKT check if
-    it fell back. Excluded, as for every solver: the Gram matrix ``D D^T``.
+    ``max_active``; a warm start: ``max_active``, then cold if it failed), plus
+    ``fista_flops(N, M, n_iter=fallback_iters)`` and one KKT check if it fell back. Excluded, as for every solver: the Gram matrix ``D D^T``.
 
     Example::
 

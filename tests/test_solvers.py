@@ -331,8 +331,10 @@ def test_homotopy_falls_back_when_out_of_slots_and_says_so():
     np.testing.assert_allclose(info5.flops, one_pass + big * fallback, rtol=1e-6)
 
 
-def test_homotopy_info_per_sample_flops_and_steps():
-    """Batch shape kept; FLOPs = start + path_steps * step + finish of each pass the sample ran."""
+def test_homotopy_info_per_sample_flops_and_steps(monkeypatch):
+    """Batch shape kept; FLOPs = start + path_steps * step + finish of each pass the sample ran
+    (the CPU schedule's two passes, on any backend)."""
+    monkeypatch.setattr(_module("homotopy"), "default_schedule", lambda: _module("homotopy").CPU_SCHEDULE)
     x, _, d = sparse_coding_data(jax.random.key(2), 96, 64, 24, 10, noise=0.01)
     lam = 0.05  # supports of up to 24 atoms: most (72 of 96) outgrow the first pass's 16 slots
     z, info = homotopy(d, x.reshape(4, 24, 24), lam=lam, max_active=24, return_info=True)

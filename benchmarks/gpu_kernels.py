@@ -52,7 +52,8 @@ def device_kernels(fn, calls: int) -> tuple[collections.Counter, collections.Cou
     return time_, count, sum(time_.values())
 
 
-def report(label: str, fn, calls: int, top: int, repeats: int = 5) -> None:
+def report(label: str, fn, calls: int, top: int, repeats: int = 5) -> float:
+    """Print ``fn``'s best wall time and its top kernels; returns the wall time in seconds."""
     wall = best_time(fn, repeats)
     time_, count, total = device_kernels(fn, calls)
     n_kernels = sum(count.values())
@@ -60,6 +61,7 @@ def report(label: str, fn, calls: int, top: int, repeats: int = 5) -> None:
           f"{n_kernels:.0f} kernel events per call", flush=True)
     for name, t in time_.most_common(top):
         print(f"   {t:9.1f} us  x{count[name]:7.1f}  {name[:110]}")
+    return wall
 
 
 def sweep_programs(steps: int, top: int, hlo_dir: str | None) -> None:
@@ -105,10 +107,9 @@ def homotopy_programs(top: int, schedules) -> None:
         fn = lambda: jax.block_until_ready(run(d, x))  # noqa: E731
         print(f"\nhomotopy {schedule}: path steps max {int(info.path_steps.max())}, "
               f"mean {float(info.path_steps.mean()):.1f}, fallback {int(info.fallback.sum())}", flush=True)
-        wall = best_time(fn, 10)
+        wall = report(f"homotopy 4096 x 64 x 256, max_active 32, {schedule}", fn, 3, top, repeats=10)
         if t_spams:
-            print(f"   wall {wall * 1e3:.3f} ms, SPAMS / ours {t_spams / wall:.2f}x")
-        report(f"homotopy 4096 x 64 x 256, max_active 32, {schedule}", fn, 3, top)
+            print(f"   SPAMS / ours {t_spams / wall:.2f}x")
 
 
 def main() -> None:

@@ -187,13 +187,13 @@ def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str
         return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
                                      training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
     out, train_flops = list(encs), training_flops(config)
-    t = trained["unknown/SC"]
-    out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "SC: ", lam=paper_lam,
-                          training_flops=train_flops["unknown/SC"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
-    if "unknown/DL" in trained:
-        t = trained["unknown/DL"]
-        out += solver_methods(config, regime, x, learned_dictionary(t.state.params), "DL: ", lam=m.dl_lam,
-                              training_flops=train_flops["unknown/DL"], train_s=_timing(t)[0], compile_s=_timing(t)[1], learned=True, bar=bar, cache=cache)
+    learned = [("SC", paper_lam)] + ([("DL", m.dl_lam)] if "unknown/DL" in trained else [])  # SC is always trained
+    for name, lam in learned:  # each learned dictionary with every solver, at its own training Lasso weight
+        t = trained[f"unknown/{name}"]
+        train_s, compile_s = _timing(t)
+        out += solver_methods(config, regime, x, learned_dictionary(t.state.params), f"{name}: ", lam=lam,
+                              training_flops=train_flops[f"unknown/{name}"], train_s=train_s, compile_s=compile_s,
+                              learned=True, bar=bar, cache=cache)
     sae = next((e for e in encs if e.label == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,

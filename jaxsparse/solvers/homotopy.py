@@ -318,9 +318,9 @@ class Schedule(NamedTuple):
     unroll: path steps per ``while_loop`` iteration.
     """
 
-    first_slots: int | None = 16
-    shrink: int = 4
-    unroll: int = 1
+    first_slots: int | None
+    shrink: int
+    unroll: int
 
 
 CPU_SCHEDULE = Schedule(16, 4, 1)
@@ -379,7 +379,7 @@ def _finish(dictionary, x, lam, s: HomotopyState, nonneg):
     return z, _kkt_residual(sg(z), sg(c), sg(lam), nonneg)
 
 
-def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg, schedule=CPU_SCHEDULE, init=None):
+def _solve(dictionary, x, lam, *, max_active, max_steps, nonneg, schedule, init=None):
     """Path, then the differentiable Newton finish; returns ``(z [B, N], bad [B], kkt_residual [B], steps [B])``.
 
     ``bad`` flags samples whose path ran out of slots or steps, or whose final point fails the
@@ -530,7 +530,7 @@ class _Record(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("max_active", "max_steps", "nonneg", "fallback_iters", "schedule"))
-def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallback_iters, schedule=CPU_SCHEDULE):
+def _homotopy(dictionary, x, lam, init, *, max_active, max_steps, nonneg, fallback_iters, schedule):
     with jax.default_matmul_precision("highest"):  # an exact path needs exact correlations (no TF32 or bf16 passes)
         return _homotopy_body(dictionary, x, lam, init, max_active=max_active, max_steps=max_steps, nonneg=nonneg,
                               fallback_iters=fallback_iters, schedule=schedule)

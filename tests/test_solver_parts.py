@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
 from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin
@@ -80,3 +81,21 @@ def test_index_reductions_match_numpy():
     value, index = min_and_argmin(jnp.asarray(v.T), axis=0)  # down the columns, as OMP calls it
     np.testing.assert_array_equal(index, np.argmin(v, -1))
     np.testing.assert_array_equal(value, v.min(-1))
+
+
+@pytest.mark.parametrize("n", [32, 40, 256])
+def test_min_and_argmin_down_columns_in_blocks(n):
+    """The two-level path (``n`` a multiple of 8): first index on ties within and across blocks of 8,
+    infinities, and ``n - 1`` for an all-NaN column, as the one-level path (``n = 37``) and numpy."""
+    rng = np.random.default_rng(n)
+    v = rng.integers(-3, 3, size=(n, 64)).astype(np.float32)  # many ties
+    v[:, 0] = 5.0
+    v[[1, 2, 9, n - 1], 0] = -7.0  # ties inside the first block and across blocks
+    v[:, 1] = np.inf
+    v[[7, 8], 2] = -9.0  # a tie straddling a block boundary
+    v[:, 3] = np.nan
+    value, index = jax.jit(lambda a: min_and_argmin(a, axis=0))(jnp.asarray(v))
+    np.testing.assert_array_equal(index[4:], np.argmin(v[:, 4:], axis=0))
+    np.testing.assert_array_equal(value[4:], v[:, 4:].min(0))
+    assert index.tolist()[:4] == [1, 0, 7, n - 1]
+    assert value[1] == np.inf

@@ -428,7 +428,8 @@ def test_homotopy_warm_start(nonneg):
     z, info = run()
     assert info.converged.all() and not info.fallback.any()
     z_warm, info_warm = run(init=z)
-    np.testing.assert_allclose(z_warm, z, atol=1e-6)
+    # one Newton step from the cold path's end: float32 rounding, 1.5e-6 relative measured on an AVX-512 Xeon
+    np.testing.assert_allclose(z_warm, z, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(info_warm.path_steps, 1)
     assert info_warm.converged.all() and np.mean(info_warm.flops) < np.mean(info.flops)
     objective = lambda zz: _objective(np.asarray(d, np.float64), x, zz, LAM)  # noqa: E731

@@ -12,10 +12,12 @@ bisection step), up to ``--max-iter``. Ratios are measured in the same run: "vs 
 jaxsparse.eval.flops) / FLOP/s of the same-shape matmul x D^T; "mem MB" = the compiled program's
 temporary + output buffers (XLA's ``memory_analysis``; inputs excluded). SPAMS is timed returning its
 native sparse matrix (no densify charged to it), with ``numThreads=-1`` (all cores), without an
-untimed warm-up call (it compiles nothing; the float64 reference call has started its threads). SPAMS's
-float32 ``omp`` has returned all-zero codes in some processes (never its float64 one), so both are timed:
-an OMP row whose mean residual exceeds 1.5x ours is flagged WRONG CODES, and "vs SPAMS" uses the
-fastest SPAMS row with valid output.
+untimed warm-up call (it compiles nothing; the float64 reference call has started its threads). SPAMS
+runs in a child process of its own (``spams_worker.py``), restarted until its float32 ``omp`` returns
+right codes (it does not in some processes); our solvers and SPAMS are timed in rounds, each round
+calling every row once (ours here, SPAMS's in the child, timed there), and each row keeps its best
+round, so the machine's drift falls on both alike. An OMP row whose mean residual exceeds 1.5x ours is
+flagged WRONG CODES, and "vs SPAMS" uses the fastest SPAMS row with valid output.
 
     pip install -e ".[test,bench]" && python benchmarks/solvers.py [--quick]
     python benchmarks/solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn --repeats 1   # SAE scale (GPU)
@@ -24,6 +26,7 @@ fastest SPAMS row with valid output.
 from __future__ import annotations
 
 import argparse
+import time
 import warnings
 
 import jax
@@ -32,6 +35,7 @@ import numpy as np
 
 import jaxsparse as js
 from jaxsparse.eval import flops
+from spams_worker import SpamsWorker
 from timing import best_time
 
 
@@ -63,6 +67,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the slow scikit-learn Lasso peers")
     parser.add_argument("--no-sklearn", action="store_true",
                         help="no scikit-learn at all (reference = SPAMS float64 only; for large sizes)")
+    parser.add_argument("--spams-tries", type=int, default=5,
+                        help="SPAMS processes to try for one whose float32 omp is right")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", module="sklearn")  # ConvergenceWarning of the peers' defaults
 
@@ -75,7 +81,9 @@ def main() -> None:
     print(f"problem: {b} signals x {m} features x {n} atoms, {k}-sparse + {args.noise} noise, lam={lam}\n")
 
     try:
-        import spams
+        spams = SpamsWorker(x32, d32, lam=lam, k=k, tries=args.spams_tries)
+        print(f"SPAMS in a child process: {spams.tried} started, float32 omp "
+              + ("right" if spams.valid else "WRONG in every one (its rows are flagged)"))
     except ImportError:
         spams = None
         print("SPAMS not installed (pip install spams-bin): its rows are skipped")
@@ -85,8 +93,7 @@ def main() -> None:
     # ---- reference optimum (float64 peers)
     refs = []
     if spams is not None:
-        z = spams.lasso(np.asfortranarray(x_np.T), D=np.asfortranarray(d_np.T), lambda1=lam, mode=2, numThreads=-1)
-        refs.append(objective_host(x_np, z, d_np, lam))
+        refs.append(objective_host(x_np, spams.call("lasso float64")[1], d_np, lam))
     if not args.no_sklearn:
         from sklearn.decomposition import sparse_encode
 
@@ -123,13 +130,33 @@ def main() -> None:
             print(f"  measured: {row[0]}: {row[1] * 1e3:.1f} ms, {row[2]:.2e}", flush=True)
             super().append(row)
 
-    rows = Rows()
-
-    def run_jax(name, fn, flops_per_sample=None):
+    def ours(fn):  # a timer (seconds of one call) and the codes of the compiled fn
         exe, mb = compiled(fn)
         z = exe(d, x)
-        rows.append((name, best_time(lambda: exe(d, x).block_until_ready(), args.repeats), gap(z),
-                     flops_per_sample, mb))
+
+        def timer():
+            t = time.perf_counter()
+            exe(d, x).block_until_ready()
+            return time.perf_counter() - t
+
+        timer()  # warm
+        return timer, z, mb
+
+    def spams_timer(name, holder):
+        def timer():
+            t, holder["z"] = spams.call(name)
+            return t
+        return timer
+
+    def in_rounds(timers):
+        """Best of ``args.repeats`` rounds per timer; each round calls every timer once."""
+        best = {name: float("inf") for name in timers}
+        for _ in range(args.repeats):
+            for name, timer in timers.items():
+                best[name] = min(best[name], timer())
+        return best
+
+    rows = Rows()
 
     matmul, _ = compiled(lambda d, x: x @ d.T)
     t_matmul = best_time(lambda: matmul(d, x).block_until_ready(), args.repeats * 4)
@@ -147,21 +174,24 @@ def main() -> None:
     if g <= args.tol and n_iter > 10 and fista_gap(3 * n_iter // 4) <= args.tol:
         n_iter = 3 * n_iter // 4
     suffix = "" if g <= args.tol else f", tol not reached by {args.max_iter}"
-    run_jax(f"jaxsparse fista ({n_iter} it{suffix})", lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter),
-            flops("fista", n_latents=n, n_features=m, n_iter=n_iter))
+    lasso = {f"jaxsparse fista ({n_iter} it{suffix})": (
+        ours(lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter)), flops("fista", n_latents=n, n_features=m,
+                                                                                  n_iter=n_iter))}
     for s in args.max_active:
-        run_jax(f"jaxsparse homotopy (max_active={s})", lambda d, x: js.solvers.homotopy(d, x, lam=lam, max_active=s))
+        lasso[f"jaxsparse homotopy (max_active={s})"] = (
+            ours(lambda d, x, s=s: js.solvers.homotopy(d, x, lam=lam, max_active=s)), None)
+    timers = {name: timer for name, ((timer, _, _), _) in lasso.items()}
+    spams_lasso = {}
+    if spams is not None:
+        timers["SPAMS lasso (LARS, float32)"] = spams_timer("lasso float32", spams_lasso)
+    best = in_rounds(timers)
+    for name, ((_, z, mb), fl) in lasso.items():
+        rows.append((name, best[name], gap(z), fl, mb))
+    if spams is not None:
+        rows.append(("SPAMS lasso (LARS, float32)", best["SPAMS lasso (LARS, float32)"], gap(spams_lasso["z"]), None,
+                     None))
 
     # ---- peers
-    if spams is not None:
-        xf, df = np.array(x32.T, order="F"), np.array(d32.T, order="F")
-        holder = {}
-
-        def spams_lasso():
-            holder["z"] = spams.lasso(xf, D=df, lambda1=lam, mode=2, numThreads=-1)
-
-        t = best_time(spams_lasso, args.repeats, warmup=False)  # no JIT; the reference call warmed its threads
-        rows.append(("SPAMS lasso (LARS, float32)", t, gap(holder["z"]), None, None))
     if not (args.quick or args.no_sklearn):
         from sklearn.decomposition import sparse_encode
 
@@ -193,10 +223,15 @@ def main() -> None:
         return float(np.mean(np.asarray(terms_device(jnp.asarray(z, jnp.float32))[0], np.float64)))
 
     omp_rows = Rows()
-    ours, mb = compiled(lambda d, x: js.solvers.omp(d, x, k=k))
-    z_ours = ours(d, x)
-    omp_rows.append((f"jaxsparse omp (k={k})", best_time(lambda: ours(d, x).block_until_ready(), args.repeats),
-                     resid(z_ours), flops("omp", n_latents=n, n_features=m, k=k), mb))
+    omp_timer, z_ours, mb = ours(lambda d, x: js.solvers.omp(d, x, k=k))
+    timers = {"ours": omp_timer}
+    spams_omp = {dtype: {} for dtype in ("float32", "float64")}
+    if spams is not None:
+        for dtype, holder in spams_omp.items():
+            timers[dtype] = spams_timer(f"omp {dtype}", holder)
+    best = in_rounds(timers)
+    omp_rows.append((f"jaxsparse omp (k={k})", best["ours"], resid(z_ours), flops("omp", n_latents=n, n_features=m,
+                                                                                      k=k), mb))
     holder = {}
     if not args.no_sklearn:
         from sklearn.linear_model import orthogonal_mp_gram
@@ -207,15 +242,10 @@ def main() -> None:
             holder["z"] = orthogonal_mp_gram(gram, xy.T, n_nonzero_coefs=k).T
 
         omp_rows.append(("sklearn orthogonal_mp_gram", best_time(sk_omp, args.repeats), resid(holder["z"]), None, None))
-    if spams is not None:  # SPAMS's float32 omp has returned all-zero codes in some processes: float64 too
-        for dtype in (np.float32, np.float64):
-            xf, df = np.array(x32.T, dtype, order="F"), np.array(d32.T, dtype, order="F")
-
-            def sp_omp(xf=xf, df=df):
-                holder["s"] = spams.omp(xf, D=df, L=k, numThreads=-1)
-
-            t = best_time(sp_omp, args.repeats, warmup=False)
-            omp_rows.append((f"SPAMS omp ({np.dtype(dtype).name})", t, resid(holder["s"]), None, None))
+    if spams is not None:  # float64 too: SPAMS's float32 omp may be wrong (spams_worker.py)
+        for dtype, holder in spams_omp.items():
+            omp_rows.append((f"SPAMS omp ({dtype})", best[dtype], resid(holder["z"]), None, None))
+        spams.close()
     print()
     table("OMP solver", omp_rows, "resid", valid=lambda row: row[2] <= 1.5 * omp_rows[0][2])  # vs ours
     print(f"\nmatmul x D^T: {t_matmul * 1e3:.2f} ms ({matmul_rate / 1e9:.1f} GFLOP/s at precision {args.precision})")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
-from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin
+from jaxsparse.solvers.reductions import argmax_last, argmin_last, max_abs_and_argmax, min_and_argmin
 
 
 def inverse_add(h, v, g_jj, slot):
@@ -99,3 +99,17 @@ def test_min_and_argmin_down_columns_in_blocks(n):
     np.testing.assert_array_equal(value[4:], v[:, 4:].min(0))
     assert index.tolist()[:4] == [1, 0, 7, n - 1]
     assert value[1] == np.inf
+
+
+@pytest.mark.parametrize("n", [32, 37, 256])
+def test_max_abs_and_argmax_down_columns(n):
+    """OMP's selection: the largest magnitude and its first index, ties of either sign included."""
+    rng = np.random.default_rng(n)
+    v = rng.integers(-3, 4, size=(n, 64)).astype(np.float32)
+    v[:, 0] = 1.0
+    v[[3, 9, 20], 0] = [-7.0, 7.0, -7.0]  # a tie between signs, across blocks
+    v[:, 1] = np.nan
+    value, index = jax.jit(max_abs_and_argmax)(jnp.asarray(v))
+    np.testing.assert_array_equal(index[2:], np.argmax(np.abs(v[:, 2:]), axis=0))
+    np.testing.assert_array_equal(value[2:], np.abs(v[:, 2:]).max(0))
+    assert index.tolist()[:2] == [3, n - 1] and value[0] == 7.0

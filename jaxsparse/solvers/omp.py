@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import check_dictionary_and_signal, check_init, positive_int
-from jaxsparse.solvers.reductions import min_and_argmin
+from jaxsparse.solvers.reductions import max_abs_and_argmax
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one
 
 
@@ -71,15 +71,14 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int, init: jax.Array | No
         seeded_slots = seed_size > 0
 
     def step(carry, i, last=False):
-        corr, h, idx, valid, _ = carry
+        corr, h, idx, valid, alpha_s = carry
         # Selected atoms need no mask: the residual is orthogonal to them, and should rounding pick one
         # again its Schur complement is ~0 and the step adds nothing.
         # argmax of |corr| over atoms, down the columns of [N, B] (vectorised across the signals)
-        neg_best, j = min_and_argmin(-jnp.abs(corr), axis=0)
+        corr_j, j = max_abs_and_argmax(corr)
         if warm:
             seeded = seeded_slots[:, i]
             j = jnp.where(seeded, seed_idx[:, i], j)
-        corr_j = -neg_best
         v = jnp.where(valid, jax.vmap(lambda jj, ix: gram[jj, ix])(j, idx), 0.0)
         q, coef, schur = factors(h, v, gram[j, j], i)
         correlated = corr_j > 100 * eps * x_norm
@@ -89,19 +88,20 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int, init: jax.Array | No
         h = jax.vmap(rank_one)(h, q, jnp.where(ok, coef, 0.0))
         idx = idx.at[:, i].set(j)
         valid = valid.at[:, i].set(ok)
-        coef = jnp.einsum("bst,bt->bs", h, jnp.where(valid, jnp.take_along_axis(alpha, idx.T, axis=0).T, 0.0))
+        alpha_s = alpha_s.at[:, i].set(jnp.where(ok, jnp.take_along_axis(alpha, j[None], axis=0)[0], 0.0))
+        coef = jnp.einsum("bst,bt->bs", h, alpha_s)
         if not last:  # x - z_S D_S, one fused pass of row gathers (no [B, S, M] array of atoms)
             residual = x
             for s in range(idx.shape[1]):
                 residual = residual - coef[:, s, None] * dictionary[idx[:, s]]
             corr = dictionary @ residual.T
-        return (corr, h, idx, valid, coef), None
+        return (corr, h, idx, valid, alpha_s), coef if last else None
 
     def with_slots(carry, size):  # zero-pad the slot axes of the carry to `size` slots
-        corr, h, idx, valid, coef = carry
+        corr, h, idx, valid, alpha_s = carry
         grow = size - h.shape[1]
         pad = lambda a, axes: jnp.pad(a, [(0, grow if ax in axes else 0) for ax in range(a.ndim)])  # noqa: E731
-        return corr, pad(h, (1, 2)), pad(idx, (1,)), pad(valid, (1,)), pad(coef, (1,))
+        return corr, pad(h, (1, 2)), pad(idx, (1,)), pad(valid, (1,)), pad(alpha_s, (1,))
 
     batch = x.shape[0]
     carry = (alpha, jnp.zeros((batch, 0, 0), dtype), jnp.zeros((batch, 0), jnp.int32), jnp.zeros((batch, 0), bool),
@@ -110,7 +110,7 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int, init: jax.Array | No
     for size in sorted(set(slots[:-1])):  # one scan per slot count
         steps = [i for i, s in enumerate(slots[:-1]) if s == size]
         carry, _ = jax.lax.scan(step, with_slots(carry, size), jnp.arange(steps[0], steps[-1] + 1))
-    (_, _, idx, valid, coef), _ = step(with_slots(carry, k), k - 1, last=True)
+    (_, _, idx, valid, _), coef = step(with_slots(carry, k), k - 1, last=True)
     return scatter(idx, jnp.where(valid, coef, 0.0))
 
 

@@ -39,8 +39,11 @@ def add_factors(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) ->
 
 
 def remove_factors(h: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Rank-one factors of removing the atom in ``slot``: ``H_new = H + coef * q q^T``."""
-    q = h[:, slot]
+    """Rank-one factors of removing the atom in ``slot``: ``H_new = H + coef * q q^T``.
+
+    ``q`` is read as row ``slot`` of the symmetric ``H`` (contiguous; the column is the same numbers).
+    """
+    q = h[slot]
     return q, -1.0 / q[slot]
 
 

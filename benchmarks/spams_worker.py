@@ -1,9 +1,9 @@
 """SPAMS in a process of its own, for the benchmarks that time it against our solvers.
 
 SPAMS 2.6.14's float32 ``omp`` returns wrong codes in some processes (all zero, a residual of
-``||x||^2``; once a partly wrong set), every call of such a process alike, whether or not JAX is
-loaded: on this project's 2-core VM 1 process in 6 with numpy and spams only, 6 in 13 with JAX loaded
-first or after. Its float64 ``omp`` and its ``lasso`` have not failed. A valid float32 time therefore
+``||x||^2``; a few times a partly wrong set), every call of such a process alike, whether or not JAX
+is loaded: 14 of the 31 processes started on this project's 2-core VM while measuring, some with
+numpy and spams only. Its float64 ``omp`` and its ``lasso`` have not failed. A valid float32 time therefore
 needs SPAMS started again until its float32 ``omp`` is right: :class:`SpamsWorker` starts this file as
 a child process (numpy and spams only), checks that, and restarts it up to ``tries`` times. The
 caller then times SPAMS call by call between its own calls (``worker.call(name)`` returns the
@@ -91,7 +91,8 @@ def _serve() -> None:
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     x, d, lam, k = pickle.load(stdin)
-    arrays = {dt: (np.asfortranarray(x.T.astype(dt)), np.asfortranarray(d.T.astype(dt))) for dt in ("float32", "float64")}
+    arrays = {dt: (np.asfortranarray(x.T.astype(dt)), np.asfortranarray(d.T.astype(dt)))
+              for dt in ("float32", "float64")}
 
     def run(name):
         solver, dt = name.split()

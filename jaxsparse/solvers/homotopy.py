@@ -77,7 +77,7 @@ import jax.numpy as jnp
 from jaxsparse._checks import check_dictionary_and_signal, check_init, nonneg_scalar, positive_int
 from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
 from jaxsparse.solvers.proximal import _proximal_gradient, fista_flops
-from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin
+from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin, min_and_argmin_flops
 
 
 class HomotopyState(NamedTuple):
@@ -479,25 +479,19 @@ def _seed_flops(s: int) -> int:
     return 5 * s * s + 7 * s + 6
 
 
-def _argmin_flops(n: int) -> int:
-    """:func:`~jaxsparse.solvers.reductions.min_and_argmin` down ``n`` rows: two passes, 4N; in two
-    levels when ``n`` is a multiple of 8 (at least 32): the block minima N, the block search N/2,
-    the 8 rows of the first block 32 and the index and its check 4."""
-    return 3 * n // 2 + 36 if n % 8 == 0 and n >= 32 else 4 * n
-
-
 def _step_flops(n: int, m: int, s: int, *, nonneg: bool, warm: bool) -> int:
     """Per sample and path step: :func:`_step`.
 
     ``u = H theta`` 2S^2 and its active part S; ``u D_A`` (2S - 1)M; ``a = D (u D_A)^T`` 2MN; open
     atoms 3N; per event side the gap, rate and :func:`_event_length` 8N (two sides and their min
-    when signed, 17N); the argmin over atoms (:func:`_argmin_flops`); the leaving test 9S and its
+    when signed, 17N); the argmin over atoms
+    (:func:`~jaxsparse.solvers.reductions.min_and_argmin_flops`); the leaving test 9S and its
     argmin 4S; the free slot 5S; the entering factors 2S^2 + 5S; the inverse update 3S^2 + S; slot
     updates 14S; the active set 4N; ``c`` 2N; about 10 scalars (16 when signed: the entering side).
     Warm: the drive ``w_A`` 2S, and ``-speed`` N when nonneg.
     """
-    per_step = (2 * m * n + (2 * s - 1) * m + (17 if nonneg else 26) * n + _argmin_flops(n) + 7 * s * s + 39 * s
-                + (10 if nonneg else 16))
+    per_step = (2 * m * n + (2 * s - 1) * m + (17 if nonneg else 26) * n + min_and_argmin_flops(n)
+                + 7 * s * s + 39 * s + (10 if nonneg else 16))
     if warm:
         per_step += 2 * s + (n if nonneg else 0)
     return per_step
@@ -528,8 +522,8 @@ def homotopy_flops(
                  4MN + M + (8 + ceil(log2 N)) N + A (5S^2 + 7S + 6) + 4S    (warm, A = warm_support;
                                                                               7N + ... when nonneg)
         step   = 2MN + (2S - 1)M + 26N + A(N) + 7S^2 + 39S + 16
-                 (nonneg: 17N and 10; warm: + 2S, + N when nonneg; A(N) = 3N/2 + 36 when N is a
-                 multiple of 8, at least 32, else 4N: the argmin over atoms)
+                 (nonneg: 17N and 10; warm: + 2S, + N when nonneg; A(N): the argmin over atoms,
+                 3N/2 + 36 on CPU when N is a multiple of 8, at least 32, else 4N)
         finish = 8MN + 4M + 11N + 2S^2 + 7S + 5                             (nonneg: 9N)
 
     (itemised in ``_start_flops``, ``_step_flops``, ``_finish_flops``; ``tests/test_solvers.py``
@@ -540,7 +534,7 @@ def homotopy_flops(
 
     Example::
 
-        homotopy_flops(256, 64, path_steps=10, slots=16)   # 613_023: a 10-step cold pass
+        homotopy_flops(256, 64, path_steps=10, slots=16)   # 613_023: a 10-step cold pass (on CPU)
 
     Args:
       n_latents, n_features: ``N`` and ``M``.

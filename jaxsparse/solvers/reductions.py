@@ -35,6 +35,12 @@ def min_and_argmin(v: jax.Array, axis: int = -1) -> tuple[jax.Array, jax.Array]:
         return jnp.min(v, axis=axis), jnp.argmin(v, axis=axis).astype(jnp.int32)
     if axis == 0 and _in_blocks(n):
         return _two_levels(v, lambda r: jnp.min(r, axis=1), lambda a: a)
+    return _one_level(v, axis)
+
+
+def _one_level(v: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
+    """:func:`min_and_argmin` in two passes: the minimum, then the first position holding it."""
+    n = v.shape[axis]
     best = jnp.min(v, axis=axis, keepdims=True)
     positions = jnp.arange(n, dtype=jnp.float32).reshape((n,) + (1,) * (v.ndim - 1 - axis))
     index = jnp.min(jnp.where(v == best, positions, n - 1), axis=axis).astype(jnp.int32)
@@ -58,7 +64,7 @@ def max_abs_and_argmax(v: jax.Array) -> tuple[jax.Array, jax.Array]:
         neg, index = _two_levels(v, lambda r: -jnp.maximum(jnp.max(r, axis=1), -jnp.min(r, axis=1)),
                                  lambda a: -jnp.abs(a))
     else:
-        neg, index = min_and_argmin(-jnp.abs(v), axis=0)
+        neg, index = _one_level(-jnp.abs(v), 0)
     return -neg, index
 
 
@@ -73,9 +79,9 @@ def _two_levels(v, block_minima, key):
     n = v.shape[0]
     blocks = block_minima(v.reshape((n // _BLOCK, _BLOCK) + v.shape[1:]))
     blocks = jax.lax.optimization_barrier(blocks)  # XLA would merge the two levels into a second full pass
-    best, block = min_and_argmin(blocks, axis=0)
+    best, block = _one_level(blocks, 0)
     rows = block[None] * _BLOCK + jnp.arange(_BLOCK).reshape((_BLOCK,) + (1,) * (v.ndim - 1))
-    _, within = min_and_argmin(key(jnp.take_along_axis(v, rows, axis=0)), axis=0)
+    _, within = _one_level(key(jnp.take_along_axis(v, rows, axis=0)), 0)
     index = block * _BLOCK + within
     found = key(jnp.take_along_axis(v, index[None], axis=0)[0]) == best  # False only where NaNs are involved
     return best, jnp.where(found, index, n - 1)

@@ -25,4 +25,4 @@ python3 -c "import os; print('cpus', os.cpu_count())" | tee -a "$out/device.txt"
 timeout 240 python3 sweep.py --repeats 2 2>&1 | tee "$out/sweep.txt"
 timeout 150 python3 gpu_kernels.py 2>&1 | tee "$out/kernels.txt"
 XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 timeout "${SAE_SCALE_LIMIT:-300}" python3 solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn \
-    --repeats 1 --max-iter 320 --max-active 32 2>&1 | tee "$out/solvers_sae_scale.txt"
+    --repeats 1 --max-iter 320 --max-active 32 --spams-tries 0 2>&1 | tee "$out/solvers_sae_scale.txt"

@@ -36,9 +36,10 @@ class SpamsWorker:
       lam: SPAMS ``lasso``'s ``lambda1`` (``mode=2``: ``0.5 ||x - D z||^2 + lam ||z||_1``, as ours).
       k: SPAMS ``omp``'s ``L``.
       tries: child processes to try for a valid float32 ``omp`` (its residual within 1.5x of the
-        float64 one's).
+        float64 one's); 0: one child, unchecked (two SPAMS calls fewer, for large problems).
     Attributes:
-      valid: the float32 ``omp`` of the last child tried was right; ``tried``: children started.
+      valid: the float32 ``omp`` of the last child tried was right (``None``: unchecked);
+      ``tried``: children started.
     Raises:
       ImportError: SPAMS is not installed (``pip install spams-bin``).
     """
@@ -60,8 +61,10 @@ class SpamsWorker:
             if self.valid:
                 break
             self.close()
+        if tries == 0:
+            self.valid = None
         if not self.valid:
-            self._start()  # keep the last one: its wrong rows are flagged by the caller
+            self._start()  # unchecked, or the last one tried: its wrong rows are flagged by the caller
 
     def _start(self) -> None:
         self._proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)

@@ -214,6 +214,11 @@ def _step(s: HomotopyState, dictionary, gram, lam, *, max_steps, nonneg) -> Homo
     slots, atom_ids = jnp.arange(max_active), jnp.arange(n_latents)[:, None]
     take_slot = lambda a, p: jnp.take_along_axis(a, p[:, None], axis=1)[:, 0]  # noqa: E731  a[b, p[b]]
     take_atom = lambda a, j: jnp.take_along_axis(a, j[None, :], axis=0)[0]  # noqa: E731  a[j[b], b]
+    samples = jnp.arange(s.z.shape[0])
+
+    def set_atoms(a, j, value):  # a[j[b], b] = value where j[b] >= 0: one element per sample, not a pass over [N, B]
+        return a.at[jnp.where(j < 0, n_latents, j), samples].set(value, mode="drop")
+
     running = ~s.done
     drive = jnp.where(s.active, jnp.take_along_axis(s.w, s.idx.T, axis=0).T, 0.0) if warm else s.theta
     u = jnp.einsum("bst,bt->bs", s.h, drive)
@@ -267,7 +272,7 @@ def _step(s: HomotopyState, dictionary, gram, lam, *, max_steps, nonneg) -> Homo
         idx=jnp.where(into_free, j[:, None], s.idx).astype(jnp.int32),
         active=(s.active & ~out_of_i) | into_free,
         theta=jnp.where(into_free, sign_j, s.theta).astype(dtype),
-        is_active=(s.is_active & (atom_ids != left)) | (atom_ids == entered),
+        is_active=set_atoms(set_atoms(s.is_active, left, False), entered, True),
         h=h,
         c=s.c - gamma * speed,
         lam=s.lam if warm else s.lam - gamma,
@@ -487,11 +492,12 @@ def _step_flops(n: int, m: int, s: int, *, nonneg: bool, warm: bool) -> int:
     when signed, 17N); the argmin over atoms
     (:func:`~jaxsparse.solvers.reductions.min_and_argmin_flops`); the leaving test 9S and its
     argmin 4S; the free slot 5S; the entering factors 2S^2 + 5S; the inverse update 3S^2 + S; slot
-    updates 14S; the active set 4N; ``c`` 2N; about 10 scalars (16 when signed: the entering side).
+    updates 14S; ``c`` 2N; about 12 scalars (18 when signed: the entering side; the active set is two
+    one-element scatters).
     Warm: the drive ``w_A`` 2S, and ``-speed`` N when nonneg.
     """
-    per_step = (2 * m * n + (2 * s - 1) * m + (17 if nonneg else 26) * n + min_and_argmin_flops(n)
-                + 7 * s * s + 39 * s + (10 if nonneg else 16))
+    per_step = (2 * m * n + (2 * s - 1) * m + (13 if nonneg else 22) * n + min_and_argmin_flops(n)
+                + 7 * s * s + 39 * s + (12 if nonneg else 18))
     if warm:
         per_step += 2 * s + (n if nonneg else 0)
     return per_step
@@ -521,8 +527,8 @@ def homotopy_flops(
         start  = 2MN + 8N + 3S^2 + 4S + 2                                   (cold; 7N when nonneg)
                  4MN + M + (8 + ceil(log2 N)) N + A (5S^2 + 7S + 6) + 4S    (warm, A = warm_support;
                                                                               7N + ... when nonneg)
-        step   = 2MN + (2S - 1)M + 26N + A(N) + 7S^2 + 39S + 16
-                 (nonneg: 17N and 10; warm: + 2S, + N when nonneg; A(N): the argmin over atoms,
+        step   = 2MN + (2S - 1)M + 22N + A(N) + 7S^2 + 39S + 18
+                 (nonneg: 13N and 12; warm: + 2S, + N when nonneg; A(N): the argmin over atoms,
                  3N/2 + 36 on CPU when N is a multiple of 8, at least 32, else 4N)
         finish = 8MN + 4M + 11N + 2S^2 + 7S + 5                             (nonneg: 9N)
 
@@ -534,7 +540,7 @@ def homotopy_flops(
 
     Example::
 
-        homotopy_flops(256, 64, path_steps=10, slots=16)   # 613_023: a 10-step cold pass (on CPU)
+        homotopy_flops(256, 64, path_steps=10, slots=16)   # 602_803: a 10-step cold pass (on CPU)
 
     Args:
       n_latents, n_features: ``N`` and ``M``.

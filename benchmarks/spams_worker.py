@@ -2,7 +2,7 @@
 
 SPAMS 2.6.14's float32 ``omp`` returns wrong codes in some processes (all zero, a residual of
 ``||x||^2``; a few times a partly wrong set), every call of such a process alike, whether or not JAX
-is loaded: 15 of the 35 processes started on this project's 2-core VM while measuring, some with
+is loaded: 17 of the 40 processes started on this project's 2-core VM while measuring, some with
 numpy and spams only. Its float64 ``omp`` and its ``lasso`` have not failed. A valid float32 time therefore
 needs SPAMS started again until its float32 ``omp`` is right: :class:`SpamsWorker` starts this file as
 a child process (numpy and spams only), checks that, and restarts it up to ``tries`` times. The

@@ -26,7 +26,6 @@ flagged WRONG CODES, and "vs SPAMS" uses the fastest SPAMS row with valid output
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import jax
@@ -36,7 +35,7 @@ import numpy as np
 import jaxsparse as js
 from jaxsparse.eval import flops
 from spams_worker import SpamsWorker
-from timing import best_time
+from timing import best_of_rounds, best_time
 
 
 def objective_host(x, z, d, lam):
@@ -130,31 +129,17 @@ def main() -> None:
             print(f"  measured: {row[0]}: {row[1] * 1e3:.1f} ms, {row[2]:.2e}", flush=True)
             super().append(row)
 
-    def ours(fn):  # a timer (seconds of one call) and the codes of the compiled fn
+    def ours(fn):  # a timer (seconds of one call, warmed) and the codes of the compiled fn
         exe, mb = compiled(fn)
         z = exe(d, x)
-
-        def timer():
-            t = time.perf_counter()
-            exe(d, x).block_until_ready()
-            return time.perf_counter() - t
-
-        timer()  # warm
-        return timer, z, mb
+        exe(d, x).block_until_ready()
+        return lambda: best_time(lambda: exe(d, x).block_until_ready(), 1, warmup=False), z, mb
 
     def spams_timer(name, holder):
         def timer():
             t, holder["z"] = spams.call(name)
             return t
         return timer
-
-    def in_rounds(timers):
-        """Best of ``args.repeats`` rounds per timer; each round calls every timer once."""
-        best = {name: float("inf") for name in timers}
-        for _ in range(args.repeats):
-            for name, timer in timers.items():
-                best[name] = min(best[name], timer())
-        return best
 
     rows = Rows()
 
@@ -184,7 +169,7 @@ def main() -> None:
     spams_lasso = {}
     if spams is not None:
         timers["SPAMS lasso (LARS, float32)"] = spams_timer("lasso float32", spams_lasso)
-    best = in_rounds(timers)
+    best = best_of_rounds(timers, args.repeats)
     for name, ((_, z, mb), fl) in lasso.items():
         rows.append((name, best[name], gap(z), fl, mb))
     if spams is not None:
@@ -229,7 +214,7 @@ def main() -> None:
     if spams is not None:
         for dtype, holder in spams_omp.items():
             timers[dtype] = spams_timer(f"omp {dtype}", holder)
-    best = in_rounds(timers)
+    best = best_of_rounds(timers, args.repeats)
     omp_rows.append((f"jaxsparse omp (k={k})", best["ours"], resid(z_ours), flops("omp", n_latents=n, n_features=m,
                                                                                       k=k), mb))
     holder = {}

@@ -27,7 +27,7 @@ import numpy as np
 
 from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
 from jaxsparse.train import TrainConfig, build_sweep, make_step
-from timing import best_time
+from timing import best_of_rounds, best_time
 
 N_LATENTS, N_FEATURES, K, BATCH, LAM, LR = 256, 64, 8, 1024, 0.01, 1e-3
 PAPER1 = (16, 8, 3)  # the paper-1 default problem, for contrast: (n_latents, n_features, k)
@@ -71,11 +71,9 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
             jax.block_until_ready(one_chunk(st, src))
 
     variants["sequential"] = sequential
-    times = {name: [] for name in variants}
-    for _ in range(repeats):  # one round: every variant once
-        for name, fn in variants.items():
-            times[name].append(best_time(fn, 1, warmup=False))
-    return {sb: min(times[sb]) for sb in seed_batches}, min(times["sequential"])
+    best = best_of_rounds({name: lambda fn=fn: best_time(fn, 1, warmup=False) for name, fn in variants.items()},
+                          repeats)
+    return {sb: best[sb] for sb in seed_batches}, best["sequential"]
 
 
 def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 
 def best_time(fn: Callable[[], object], repeats: int, *, warmup: bool = True) -> float:
@@ -19,3 +19,17 @@ def best_time(fn: Callable[[], object], repeats: int, *, warmup: bool = True) ->
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def best_of_rounds(timers: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Best seconds per entry over ``rounds`` rounds, each round calling every timer once in turn.
+
+    A timer returns the seconds of one call (``lambda: best_time(fn, 1, warmup=False)``, or a time
+    measured elsewhere, e.g. in a child process). Interleaving puts the drift of a machine whose
+    speed changes between minutes on every entry alike.
+    """
+    best = {name: float("inf") for name in timers}
+    for _ in range(rounds):
+        for name, timer in timers.items():
+            best[name] = min(best[name], timer())
+    return best

@@ -51,20 +51,16 @@ class SpamsWorker:
             raise ImportError("SPAMS is not installed (pip install spams-bin)")
         self._setup = (np.asarray(x, np.float32), np.asarray(d, np.float32), float(lam), int(k))
         x64, d64 = np.asarray(x, np.float64), np.asarray(d, np.float64)
-        self.tried, self.valid, self._proc = 0, False, None
-        for _ in range(tries):
+        self.tried, self.valid, self._proc = 0, None, None
+        if tries == 0:
+            self._start()
+        while self.tried < tries and not self.valid:  # the last one tried is kept: the caller flags its rows
+            self.close()
             self._start()
             self.tried += 1
             _, z32 = self.call("omp float32")
             _, z64 = self.call("omp float64")
             self.valid = _residual(x64, d64, z32) <= 1.5 * _residual(x64, d64, z64)
-            if self.valid:
-                break
-            self.close()
-        if tries == 0:
-            self.valid = None
-        if not self.valid:
-            self._start()  # unchecked, or the last one tried: its wrong rows are flagged by the caller
 
     def _start(self) -> None:
         self._proc = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)

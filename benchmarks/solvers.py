@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the slow scikit-learn Lasso peers")
     parser.add_argument("--no-sklearn", action="store_true",
                         help="no scikit-learn at all (reference = SPAMS float64 only; for large sizes)")
+    parser.add_argument("--no-fista", action="store_true", help="skip FISTA (its iteration search is slow at SAE scale)")
     parser.add_argument("--spams-tries", type=int, default=5,
                         help="SPAMS processes to try for one whose float32 omp is right (0: one, unchecked)")
     args = parser.parse_args()
@@ -152,16 +153,18 @@ def main() -> None:
         exe, _ = compiled(lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter))
         return gap(exe(d, x))
 
-    n_iter, g = 10, fista_gap(10)
-    while g > args.tol and 2 * n_iter <= args.max_iter:
-        n_iter *= 2
-        g = fista_gap(n_iter)
-    if g <= args.tol and n_iter > 10 and fista_gap(3 * n_iter // 4) <= args.tol:
-        n_iter = 3 * n_iter // 4
-    suffix = "" if g <= args.tol else f", tol not reached by {args.max_iter}"
-    lasso = {f"jaxsparse fista ({n_iter} it{suffix})": (
-        ours(lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter)), flops("fista", n_latents=n, n_features=m,
-                                                                                  n_iter=n_iter))}
+    lasso = {}
+    if not args.no_fista:
+        n_iter, g = 10, fista_gap(10)
+        while g > args.tol and 2 * n_iter <= args.max_iter:
+            n_iter *= 2
+            g = fista_gap(n_iter)
+        if g <= args.tol and n_iter > 10 and fista_gap(3 * n_iter // 4) <= args.tol:
+            n_iter = 3 * n_iter // 4
+        suffix = "" if g <= args.tol else f", tol not reached by {args.max_iter}"
+        lasso[f"jaxsparse fista ({n_iter} it{suffix})"] = (
+            ours(lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter)), flops("fista", n_latents=n, n_features=m,
+                                                                                      n_iter=n_iter))
     for s in args.max_active:
         lasso[f"jaxsparse homotopy (max_active={s})"] = (
             ours(lambda d, x, s=s: js.solvers.homotopy(d, x, lam=lam, max_active=s)), None)

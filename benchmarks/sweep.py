@@ -21,10 +21,12 @@ both sizes), >= 6x on an accelerator; one JAX step >= 1.5x faster than the same 
 from __future__ import annotations
 
 import argparse
+import os
 
 import jax
 import numpy as np
 
+from jaxsparse.cpu_codegen import set_cpu_codegen_flags
 from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
 from jaxsparse.train import TrainConfig, build_sweep, make_step
 from timing import best_of_rounds, best_time
@@ -140,7 +142,11 @@ def main() -> None:
     p.add_argument("--step-timing-steps", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds timing each sweep (best is kept)")
     p.add_argument("--step-repeats", type=int, default=5, help="timings of each step loop (best is kept)")
+    p.add_argument("--plain-llvm", action="store_true",
+                   help="without the LLVM options `jaxsparse run` adds on CPU (jaxsparse.cpu_codegen)")
     args = p.parse_args()
+    tuned = not args.plain_llvm and set_cpu_codegen_flags()  # as `jaxsparse run` does; before JAX's first computation
+    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')!r}" + (" (LLVM options added as by `jaxsparse run`)" if tuned else ""))
     print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())} ({jax.default_backend()}), jax {jax.__version__}")
     print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
 

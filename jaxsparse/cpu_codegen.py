@@ -4,25 +4,27 @@ XLA:CPU (jaxlib 0.10) emits an elementwise fusion as a scalar loop nest over its
 the SIMD code to LLVM's loop vectoriser (its SLP vectoriser is off). LLVM fully unrolls an inner loop
 of up to about 40 iterations before the vectoriser runs, and the unrolled rows then form an
 interleaved access group wider than the vectoriser's default limit of 8. So a fusion whose output's
-last dimension is 12 to 40 runs as scalar code, 5 to 10 times slower than with a last dimension of 8
-or of 48 and more. Small models meet this everywhere: paper 1's SAE has 16 latents, so its
+last dimension is 12 to 40 runs as scalar code, 5 to 7 times slower than with a last dimension of 8
+or of 48 and more (below). Small models meet this everywhere: paper 1's SAE has 16 latents, so its
 activations, their gradients and the loss terms are ``[B, 16]`` arrays.
 
 :data:`LLVM_OPTIONS` caps LLVM's full unrolling at 16 iterations and allows interleave groups of 16.
-Measured on one core of an AVX-512 Xeon (jaxlib 0.10.2, ``max(x, 0) - 0.5`` on 81 920 float32 in a
-``fori_loop``): 55-107 us per pass with a last dimension of 12, 16, 24 or 32 without the options,
-8-10 us with them, and 8-10 us for 4, 8, 48, ..., 256 either way. 5 seeds of paper 1's models (one
-core, per training step): SAE 514 -> 367 us, TopK-3 1439 -> 1176 us, LISTA-3 1604 -> 1301 us, sparse
-coding 698 -> 415 us, MLP-256 3660 -> 3583 us.
+Measured (``python benchmarks/cpu_codegen.py``: one core of an AVX-512 Xeon, jaxlib 0.10.2, each side
+in its own process): ``max(x, 0) - 0.5`` on 81 920 float32 in a ``fori_loop`` took 54.5-54.8 us per
+pass at widths 12 to 32 without the options and 8.1-10.0 us with them (8.2-10.2 us at 4, 8, 48, 64
+and 256 either way); one training step of 5 seeds of paper 1's models: SAE 476 -> 344 us, TopK-3
+1.29x, LISTA-3 1.35x, MLP-32 1.51x, sparse coding 1.74x, MLP-256 1.08x faster.
 
 The options reach LLVM through ``XLA_FLAGS`` (``--xla_backend_extra_options``: XLA hands options
 that do not start with ``xla_`` to LLVM). XLA reads ``XLA_FLAGS`` once, when JAX starts its backend,
 so :func:`set_cpu_codegen_flags` must run before the first computation. They change which loops are
 vectorised, not the operations; vector code may contract a multiply and an add into one FMA where the
-scalar code did not, so a result can differ in its last bit. Measured: ``jaxsparse run
-amortisation-gap`` gave the same 975 per-seed scores bit for bit with and without the options (and
-took 293 s instead of 327 s on 2 cores); OMP and FISTA codes at 4096 x 64 x 256 were identical, and
-303 of the 1 048 576 homotopy codes differed, by at most 1.2e-7.
+scalar code did not, so a result can differ in its last bit. Measured: ``JAXSPARSE_COMPILE_CACHE=off
+jaxsparse run amortisation-gap`` gave the same 975 per-seed scores bit for bit with and without the
+options, in 247.0 s and 243.5 s against 305.8 s and 308.2 s (2 cores, interleaved). The solvers on
+``data.sparse_coding_data(key(0), 4096, 256, 64, 8, noise=0.01)`` at ``lam=0.05``, run once in a
+process with and once without the options: OMP (k = 8) and FISTA (80 iterations) codes identical,
+303 of the 1 048 576 homotopy (``max_active=32``) codes different, by at most 1.2e-7.
 """
 
 from __future__ import annotations

@@ -145,8 +145,9 @@ def main() -> None:
     p.add_argument("--plain-llvm", action="store_true",
                    help="without the LLVM options `jaxsparse run` adds on CPU (jaxsparse.cpu_codegen)")
     args = p.parse_args()
-    tuned = not args.plain_llvm and set_cpu_codegen_flags()  # as `jaxsparse run` does; before JAX's first computation
-    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')!r}" + (" (LLVM options added as by `jaxsparse run`)" if tuned else ""))
+    tuned = not args.plain_llvm and set_cpu_codegen_flags()  # as `jaxsparse run` does, before JAX computes
+    added = " (LLVM options added as by `jaxsparse run`)" if tuned else ""
+    print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')!r}{added}")
     print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())} ({jax.default_backend()}), jax {jax.__version__}")
     print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
 

@@ -13,8 +13,8 @@ Multi-host: add ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 
 On CPU the commands add LLVM options to ``XLA_FLAGS`` that let XLA vectorise elementwise loops over
 arrays 12-40 wide, such as the ``[B, 16]`` activations of paper 1's models (the main job's table
-was bit for bit the same, in 4 min 5 s instead of 5 min 7 s; :mod:`jaxsparse.cpu_codegen`); an ``XLA_FLAGS`` that sets
-``--xla_backend_extra_options`` itself is left alone.
+was bit for bit the same, in 4 min 5 s instead of 5 min 7 s; :mod:`jaxsparse.cpu_codegen`); an
+``XLA_FLAGS`` that sets ``--xla_backend_extra_options`` itself is left alone.
 
 Compiled programs are kept between runs in ``~/.cache/jaxsparse/xla`` (``JAXSPARSE_COMPILE_CACHE=DIR``
 or ``off``; :func:`compile_cache`), so a second run, a resume or an eval skips compilation.

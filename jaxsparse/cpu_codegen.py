@@ -46,10 +46,10 @@ def set_cpu_codegen_flags(environ: MutableMapping[str, str] | None = None) -> bo
     """Add :data:`LLVM_OPTIONS` to ``XLA_FLAGS`` in ``environ`` (default ``os.environ``) when JAX will run on CPU.
 
     Left alone: an ``XLA_FLAGS`` that already sets ``--xla_backend_extra_options`` (the user's choice
-    wins), ``JAXSPARSE_CPU_CODEGEN=off`` (:data:`OPT_OUT_ENV`), and processes whose JAX may run on an accelerator (``JAX_PLATFORMS`` naming another platform
-    first, or, without ``JAX_PLATFORMS``, a GPU or TPU plugin installed), because the same options
-    would reach LLVM's GPU code generation too. Call it before JAX's first computation; worker
-    processes started afterwards inherit the variable.
+    wins), ``JAXSPARSE_CPU_CODEGEN=off`` (:data:`OPT_OUT_ENV`), and processes whose JAX may run on an
+    accelerator (``JAX_PLATFORMS`` naming another platform first, or, without ``JAX_PLATFORMS``, a
+    GPU or TPU plugin installed), because the same options would reach LLVM's GPU code generation too.
+    Call it before JAX's first computation; worker processes started afterwards inherit the variable.
 
     Returns:
       whether the options were added.

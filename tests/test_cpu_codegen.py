@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from jaxsparse.cpu_codegen import LLVM_OPTIONS, set_cpu_codegen_flags
+from jaxsparse.cpu_codegen import LLVM_OPTIONS, OPT_OUT_ENV, set_cpu_codegen_flags
 
 OPTION = "--xla_backend_extra_options=" + ",".join(LLVM_OPTIONS)
 
@@ -62,6 +62,7 @@ def test_same_bits_with_and_without_the_options():
     """A loss and its gradient over [B, 16] and [B, 24] arrays (the widths the options vectorise)."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)
+    env.pop(OPT_OUT_ENV, None)
     plain = subprocess.run([sys.executable, "-c", _PROGRAM], env=env, capture_output=True, check=True).stdout
     set_cpu_codegen_flags(env)
     assert OPTION in env["XLA_FLAGS"]

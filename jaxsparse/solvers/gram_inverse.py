@@ -21,6 +21,21 @@ import jax
 import jax.numpy as jnp
 
 
+def combine_slots(dictionary: jax.Array, idx: jax.Array, weights: jax.Array,
+                  start: jax.Array | None = None) -> jax.Array:
+    """``start + sum_s weights[:, s] * dictionary[idx[:, s]]``: ``[B, M]`` from the slots' atoms ``idx [B, S]``
+    and ``weights [B, S]`` (no ``start``: the sum alone).
+
+    One fused loop of row gathers, with no ``[B, S, M]`` array of atoms: OMP's residual ``x - z_S D_S``
+    and homotopy's ``u D_A``.
+    """
+    out = start
+    for s in range(idx.shape[1]):
+        term = weights[:, s, None] * dictionary[idx[:, s]]
+        out = term if out is None else out + term
+    return out
+
+
 def add_factors(h: jax.Array, v: jax.Array, g_jj: jax.Array, slot: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Rank-one factors of adding an atom in free ``slot``: ``H_new = H + coef * q q^T``.
 

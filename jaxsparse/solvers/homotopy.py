@@ -75,7 +75,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import check_dictionary_and_signal, check_init, nonneg_scalar, positive_int
-from jaxsparse.solvers.gram_inverse import add_factors, rank_one, remove_factors
+from jaxsparse.solvers.gram_inverse import add_factors, combine_slots, rank_one, remove_factors
 from jaxsparse.solvers.proximal import _proximal_gradient, fista_flops
 from jaxsparse.solvers.reductions import argmax_last, argmin_last, min_and_argmin, min_and_argmin_flops
 
@@ -223,10 +223,7 @@ def _step(s: HomotopyState, dictionary, gram, lam, *, max_steps, nonneg) -> Homo
     drive = jnp.where(s.active, jnp.take_along_axis(s.w, s.idx.T, axis=0).T, 0.0) if warm else s.theta
     u = jnp.einsum("bst,bt->bs", s.h, drive)
     u_active = jnp.where(s.active, u, 0.0)
-    signal = u_active[:, :1] * dictionary[s.idx[:, 0]]  # u D_A: [B, M]
-    for p in range(1, max_active):
-        signal = signal + u_active[:, p:p + 1] * dictionary[s.idx[:, p]]
-    a = dictionary @ signal.T  # G_{:A} u, [N, B]
+    a = dictionary @ combine_slots(dictionary, s.idx, u_active).T  # G_{:A} u = D (u D_A)^T, [N, B]
     open_ = ~(s.is_active | (atom_ids == s.dropped))
     # Per unit of path, c~ moves by -speed and l by -1 (cold) or 0 (warm): l -+ c~_j closes at (1 or 0) -+ speed_j.
     speed = a - s.w if warm else a

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from jaxsparse._checks import check_dictionary_and_signal, check_init, positive_int
 from jaxsparse.solvers.reductions import max_abs_and_argmax
-from jaxsparse.solvers.gram_inverse import add_factors, rank_one
+from jaxsparse.solvers.gram_inverse import add_factors, combine_slots, rank_one
 
 
 def _slot_schedule(k: int) -> list[int]:
@@ -90,11 +90,8 @@ def _omp_batch(dictionary: jax.Array, x: jax.Array, k: int, init: jax.Array | No
         valid = valid.at[:, i].set(ok)
         alpha_s = alpha_s.at[:, i].set(jnp.where(ok, jnp.take_along_axis(alpha, j[None], axis=0)[0], 0.0))
         coef = jnp.einsum("bst,bt->bs", h, alpha_s)
-        if not last:  # x - z_S D_S, one fused pass of row gathers (no [B, S, M] array of atoms)
-            residual = x
-            for s in range(idx.shape[1]):
-                residual = residual - coef[:, s, None] * dictionary[idx[:, s]]
-            corr = dictionary @ residual.T
+        if not last:
+            corr = dictionary @ combine_slots(dictionary, idx, -coef, start=x).T  # D (x - z_S D_S)^T
         return (corr, h, idx, valid, alpha_s), coef if last else None
 
     def with_slots(carry, size):  # zero-pad the slot axes of the carry to `size` slots

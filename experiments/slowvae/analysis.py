@@ -15,7 +15,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from jaxsparse.data import sprites
 from jaxsparse.experiments.slowvae.config import SlowVAEConfig
@@ -46,6 +45,8 @@ def entries_of(config: SlowVAEConfig, trained: dict[str, Trained]) -> list[dict[
 
 def correlation_matrix(params: Any, image_size: int, n: int = 2000, seed: int = 0) -> np.ndarray:
     """``[n_latents, n_factors]`` |Spearman| between posterior means and factors on ``n`` samples."""
+    from scipy import stats  # here: every `jaxsparse run` imports this module, and scipy.stats takes ~0.4 s
+
     factors = _uniform_factors(np.random.default_rng(seed), n)
     codes = encoder(params, image_size)(factors)
     rho = stats.spearmanr(codes, factors).statistic[: codes.shape[1], codes.shape[1]:]

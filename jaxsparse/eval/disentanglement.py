@@ -39,19 +39,19 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
-import scipy.stats
-import sklearn.metrics
-from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import LinearSVC
 
 from jaxsparse._checks import positive_int
 from jaxsparse.eval._arrays import host_array, same_n_samples
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+
+# scikit-learn and scipy.stats are imported inside the functions that use them: at module level they
+# added about 1.4 s to every `import jaxsparse` (and to each `jaxsparse run` worker process).
 
 ENCODE_BATCH = 2048
 """Most observations passed to one call of ``render``/``encode`` by the BetaVAE and FactorVAE scores."""
@@ -143,6 +143,7 @@ def discrete_mutual_info(labels: np.ndarray, factors: np.ndarray) -> np.ndarray:
     ``I(a; b) = sum_{u,v} p(u,v) log(p(u,v) / (p(u) p(v)))`` as ``sklearn.metrics.mutual_info_score``
     computes it (natural log), the estimator disentanglement_lib uses (no bias correction).
     """
+    import sklearn.metrics
     m = np.empty((labels.shape[1], factors.shape[1]))
     for i in range(labels.shape[1]):
         for j in range(factors.shape[1]):
@@ -152,6 +153,7 @@ def discrete_mutual_info(labels: np.ndarray, factors: np.ndarray) -> np.ndarray:
 
 def discrete_entropy(factors: np.ndarray) -> np.ndarray:
     """``h[j] = H(factors[:, j]) = I(f_j; f_j)`` in nats (empirical, natural log)."""
+    import sklearn.metrics
     return np.array([sklearn.metrics.mutual_info_score(f, f) for f in factors.T])
 
 
@@ -257,6 +259,8 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
 
     Only the ``ConvergenceWarning`` of that documented truncation is silenced (module docstring).
     """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return LogisticRegression().fit(x, y)
@@ -302,6 +306,7 @@ def explicitness(codes_train: Any, factors_train: Any, codes_test: Any, factors_
 
     Paper: Ridgeway & Mozer (NeurIPS 2018); implementation as in disentanglement_lib.
     """
+    import sklearn.metrics
     codes_train, factors_train, codes_test, factors_test = _train_test(codes_train, factors_train, codes_test,
                                                                        factors_test)
     _not_constant("factors_train", factors_train, "a classifier needs at least two classes")
@@ -350,6 +355,7 @@ def dci_from_importance(importance: Any) -> dict[str, float]:
 
     Paper: Eastwood & Williams (ICLR 2018); implementation as in disentanglement_lib.
     """
+    import scipy.stats
     importance = host_array("importance", importance, ndim=2, allow_int=True)
     if np.any(importance < 0):
         raise ValueError("`importance` must be non-negative")
@@ -369,6 +375,7 @@ def _gbt_importance(codes_train: np.ndarray, factors_train: np.ndarray, codes_te
                     factors_test: np.ndarray, random_state: int | None,
                     n_estimators: int = 100) -> tuple[np.ndarray, float, float]:
     """Importance matrix ``[n_codes, n_factors]`` of per-factor boosted trees, mean train/test accuracy."""
+    from sklearn.ensemble import GradientBoostingClassifier
     n_factors = factors_train.shape[1]
     importance = np.zeros((codes_train.shape[1], n_factors))
     acc_train, acc_test = np.zeros(n_factors), np.zeros(n_factors)
@@ -482,6 +489,7 @@ def sap(codes_train: Any, factors_train: Any, codes_test: Any, factors_test: Any
     Paper: Kumar, Sattigeri & Balakrishnan (ICLR 2018), "Variational inference of disentangled
     latent concepts from unlabeled observations"; implementation as in disentanglement_lib.
     """
+    from sklearn.svm import LinearSVC
     if not isinstance(continuous_factors, bool):
         raise TypeError(f"`continuous_factors` must be a bool, got {type(continuous_factors).__name__}")
     codes_train, factors_train, codes_test, factors_test = _train_test(

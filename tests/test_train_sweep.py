@@ -302,3 +302,30 @@ def test_compiled_sources_are_bounded(monkeypatch):
     build_sweep(a, [0]).sources()
     src_b = build_sweep(b, [0]).sources()
     assert len(sweep_lib._SOURCE_PROGRAMS) == 1 and jax.tree.leaves(src_b)[0].shape[0] == 1
+
+
+def test_one_shot_programs_at_o1_give_the_bits_of_the_default_pipeline():
+    """Sources and initial states compile at LLVM -O1 on CPU (`one_shot_options`); their values are
+    those of the default -O2 program up to float rounding (vectorised and scalar sums may round
+    differently: the SAE's unit-norm rows differ in a few ulps) and their integers are the same."""
+    from functools import partial
+
+    from jaxsparse.experiments.amortisation_gap.config import smoke
+    from jaxsparse.experiments.amortisation_gap.tasks import build as build_gap
+    from jaxsparse.train.sweep import init_source, init_sweep, one_shot_options
+
+    tasks = {"sae": build(TINY), **build_gap(smoke())}
+    seeds = [0, 5, 7]
+    for name, task in tasks.items():
+        sweep = build_sweep(task, seeds, devices=jax.devices()[:1])
+        if jax.default_backend() == "cpu":
+            assert one_shot_options(sweep.mesh) == {"xla_backend_optimization_level": 1}
+        states, sources = sweep.init()
+        seeds_arr = jnp.asarray(seeds, jnp.int32)
+        ref_sources = jax.jit(jax.vmap(partial(init_source, task)))(seeds_arr)
+        ref_states, _ = jax.jit(partial(init_sweep, task))(seeds_arr, ref_sources)
+        for x, y in zip(jax.tree.leaves((states, sources)), jax.tree.leaves((ref_states, ref_sources)), strict=True):
+            if jnp.issubdtype(x.dtype, jnp.floating):
+                np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=name)
+            else:
+                np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)

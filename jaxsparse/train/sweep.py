@@ -284,6 +284,21 @@ instead of per method saved 27 s of the main job's 2 CPU cores (12 methods resto
 _MAX_SOURCE_PROGRAMS = 64
 
 
+def one_shot_options(mesh: Mesh) -> dict[str, Any] | None:
+    """XLA options for the programs a sweep runs once: its data sources and initial states.
+
+    On CPU, LLVM's -O1 pipeline instead of -O2 (``xla_backend_optimization_level=1``). These programs
+    are mostly threefry random bits, whose unrolled rounds kept -O2 busy for 1-3.5 s per program while
+    they run in milliseconds: paper 1's sources and 12 initial states compiled in 3.9 + 29.0 s at -O2
+    and 1.6 + 10.8 s at -O1 (one core of the Xeon), with every output bit for bit the same. Values
+    are the same up to float rounding in general: -O2 vectorises sums that -O1 leaves scalar, so a
+    4-feature SAE's unit-norm atoms differ in the last bit or so (``tests/test_train_sweep.py``).
+    Training chunks keep the default, as they run many times. Elsewhere ``None``: the backend's
+    defaults.
+    """
+    return {"xla_backend_optimization_level": 1} if mesh.devices.flat[0].platform == "cpu" else None
+
+
 def _value_key(fn: Callable) -> Any:
     """``fn`` by value where it is a ``functools.partial`` of hashable arguments (two equal partials
     compute the same thing), else ``fn`` itself."""
@@ -311,7 +326,8 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
     shard, rep = seed_sharding(mesh), replicated(mesh)
     seeds_arr = np.asarray(seeds, np.int32)
     hparams = None if task.hparams is None else jax.tree.map(lambda x: global_array(x, rep), task.hparams)
-    init_jit = jax.jit(partial(init_sweep, task), in_shardings=shard, out_shardings=shard)
+    init_jit = jax.jit(partial(init_sweep, task), in_shardings=shard, out_shardings=shard,
+                       compiler_options=one_shot_options(mesh))
     chunks: dict[int, Callable] = {}
     compile_s = [0.0]
 
@@ -322,7 +338,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
             if len(_SOURCE_PROGRAMS) >= _MAX_SOURCE_PROGRAMS:  # bounded, like `engine.compiled`: drop the oldest
                 _SOURCE_PROGRAMS.pop(next(iter(_SOURCE_PROGRAMS)))
             fn = jax.jit(jax.vmap(partial(init_source, task)), in_shardings=shard, out_shardings=shard)
-            _SOURCE_PROGRAMS[key] = fn.lower(seeds_global).compile()
+            _SOURCE_PROGRAMS[key] = fn.lower(seeds_global).compile(compiler_options=one_shot_options(mesh))
         return _SOURCE_PROGRAMS[key](seeds_global)
 
     def init():

@@ -329,3 +329,54 @@ def test_one_shot_programs_at_o1_give_the_bits_of_the_default_pipeline():
                 np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7, err_msg=name)
             else:
                 np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
+
+
+def test_microbatched_step_equals_the_full_batch_step():
+    """A loss that is a mean over samples: 4 slices give the full batch's loss, metrics and update."""
+    from jaxsparse.experiments.amortisation_gap.config import smoke
+    from jaxsparse.experiments.amortisation_gap.tasks import build as build_gap
+
+    task = build_gap(smoke())["unknown/MLP-8"]
+    batch = {"x": task.make_source(jax.random.key(0))["x"]}  # the unknown regime's loss reads only x
+    params = task.init(jax.random.key(1), None)
+    state = init_state(jax.random.key(2), params, task.optimizer)
+    full = make_step(task.loss_fn, task.optimizer, project=task.project)
+    split = make_step(task.loss_fn, task.optimizer, project=task.project, microbatches=4)
+    for _ in range(3):
+        (state_f, m_f), (state_s, m_s) = full(state, batch), split(state, batch)
+        for x, y in zip(jax.tree.leaves((state_f, m_f)), jax.tree.leaves((state_s, m_s)), strict=True):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-5, atol=1e-6)
+        state = state_f
+
+
+def test_microbatches_are_checked():
+    loss_fn = lambda p, b, k: (jnp.mean((b["x"] @ p) ** 2), {})  # noqa: E731
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="microbatches"):
+            make_step(loss_fn, optax.sgd(0.1), microbatches=bad)
+    with pytest.raises(ValueError, match="custom `update`"):
+        make_step(None, optax.identity(), update=lambda p, b, k: (p, {"loss": 0.0}), microbatches=2)
+    step = make_step(loss_fn, optax.sgd(0.1), microbatches=4)
+    state = init_state(jax.random.key(0), jnp.ones(3), optax.sgd(0.1))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        step(state, {"x": jnp.ones((6, 3))})
+    with pytest.raises(ValueError, match="same leading"):
+        step(state, {"x": jnp.ones((8, 3)), "y": jnp.ones((4, 3))})
+
+
+def test_auto_microbatches_slices_only_layers_wider_than_the_cache():
+    from jaxsparse.models.encoders import make_encoder
+    from jaxsparse.train.step import CPU_SLICE_BYTES, auto_microbatches
+
+    def picked(hidden, n=1024):
+        enc = make_encoder("mlp", hidden=hidden, bias=False)
+        params = enc.init(jax.random.key(0), 8, 16)
+        vg = jax.value_and_grad(lambda p, b, k: (jnp.mean(enc.apply(p, b["x"]) ** 2), {}), has_aux=True)
+        return auto_microbatches(vg, params, {"x": jnp.ones((n, 8))}, jax.random.key(1))
+
+    if jax.default_backend() != "cpu":
+        assert picked(256) == 1
+        return
+    assert 1024 * 256 * 4 // 4 <= CPU_SLICE_BYTES < 1024 * 256 * 4 // 2
+    assert picked(256) == 4 and picked(32) == 1 and picked(512) == 8
+    assert picked(256, n=1026) == 6  # the fewest equal slices that fit: 1026 = 2 * 3^3 * 19

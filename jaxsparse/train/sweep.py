@@ -21,7 +21,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxsparse.train.step import TrainState, init_state, make_step, scan_batches, scan_steps
+from jaxsparse.train.step import TrainState, init_state, largest_layer_bytes, make_step, scan_batches, scan_steps
 
 PyTree = Any
 SEED_AXIS = "seed"
@@ -72,6 +72,11 @@ class Task(NamedTuple):
       cost: optional relative cost of training this task (e.g. its training FLOPs). Methods trained
         side by side (``fit(..., jobs=2)``) start in decreasing ``cost`` (the longest first, so the
         workers end together), then in build order; it changes nothing else.
+      microbatches: ``n > 1`` computes each step's loss and gradient as the mean over ``n`` equal
+        slices of the batch (every batch leaf cut along its leading sample axis; gradient
+        accumulation, :func:`jaxsparse.train.step.microbatched`); ``"auto"`` slices only on CPU and
+        only layers wider than the cache (:func:`jaxsparse.train.step.auto_microbatches`). For
+        losses that are means over samples only; it is the same update up to float rounding.
     """
 
     init: Callable[[jax.Array], PyTree]
@@ -89,6 +94,7 @@ class Task(NamedTuple):
     monitor: Callable[..., dict[str, Any]] | None = None
     seed_batch: int | str | None = "auto"
     cost: float | None = None
+    microbatches: int | str = 1
 
 
 def n_hparams(task: Task) -> int | None:
@@ -142,7 +148,8 @@ def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dic
     sb = task.seed_batch
     if not (sb is None or sb == "auto" or (isinstance(sb, int) and not isinstance(sb, bool) and sb >= 1)):
         raise ValueError(f"`Task.seed_batch` must be 'auto', None or an int >= 1, got {sb!r}")
-    step = make_step(task.loss_fn, task.optimizer, project=task.project, update=task.update)
+    step = make_step(task.loss_fn, task.optimizer, project=task.project, update=task.update,
+                     microbatches=task.microbatches)
     if task.feed is None:
         on_device = scan_steps(step, task.data_fn, n_steps)
         chunk = lambda st, src, batches, hp: on_device(st, src, hp)  # noqa: E731
@@ -194,28 +201,9 @@ def auto_seed_batch(per_seed: Callable, states: PyTree, sources: PyTree, batches
     one = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)  # noqa: E731
     shaped = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), t)  # noqa: E731
     jaxpr = jax.make_jaxpr(per_seed)(one(states), one(sources), shaped(batches), shaped(hp))
-    limit = max(1, CPU_GROUP_BYTES // max(_largest_value_bytes(jaxpr.jaxpr), 1))
+    limit = max(1, CPU_GROUP_BYTES // max(largest_layer_bytes(jaxpr.jaxpr), 1))
     n = jax.tree.leaves(states)[0].shape[0]
     return max(g for g in range(1, min(limit, n) + 1) if n % g == 0)  # equal groups: one compiled body
-
-
-LAYER_PRIMITIVES = ("dot_general", "conv_general_dilated")
-
-
-def _largest_value_bytes(jaxpr) -> int:
-    """Bytes of the largest output of a matmul or convolution in ``jaxpr`` or a jaxpr nested in it
-    (the layers' activations and their gradients; elementwise temporaries are usually fused away)."""
-    biggest = 0
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name in LAYER_PRIMITIVES:
-            for v in eqn.outvars:
-                biggest = max(biggest, math.prod(v.aval.shape) * getattr(v.aval.dtype, "itemsize", 4))
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (list, tuple)) else (param,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    biggest = max(biggest, _largest_value_bytes(inner))
-    return biggest
 
 
 def _monitored(chunk: Callable, monitor: Callable, n_steps: int) -> Callable:

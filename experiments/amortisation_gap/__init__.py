@@ -34,48 +34,53 @@ budgets is the experiment ``dictionary-learning-peers``.
 Every inference on a dictionary uses the Lasso weight that dictionary was trained with
 (:func:`jaxsparse.losses.lasso_lam`).
 
-Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores:
-4 min 21 s, 4 min 24 s and 4 min 28 s in three runs (``/usr/bin/time jaxsparse run amortisation-gap``,
-issue 15): in the first, 208 s of training, then 46 s of inference, scoring and figures (compiling
-the solvers is about 17 s of it, the four Adam code fits 11 s, matplotlib about 10 s). It was 9 min
-57 s before issue 15 (one method at a time, all seeds in one vmap, JAX's own matmul gradient), 7 min
-48 s with ``--jobs 1`` and 6 min 25 s with two unpinned workers. Where the time goes: the methods
+Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
+AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, three
+runs alternating with the code of 889d835, before the changes named below): **3 min 35 s** against
+4 min 17 s in the first pair (1.20x); 4 min 11 s against 4 min 18 s in the second, during which the
+VM slowed down (every method of the new run took 10-20 % longer than in the first pair), and 5 min 4 s
+against 4 min 53 s in the third, with every method 1.3-1.7x slower than in the first pair; the VM's
+speed drifts that much between minutes, so compare each method's ``train_s`` in
+``methods/*/*/results.json``. In the first new run: 174 s of training (the methods' own steps: 310 s
+of one core's time; 216 s and 362 s before), then 35 s of restoring, inference, scoring and figures
+(compiling 46 solver programs 12 s, running them 10 s, matplotlib 9 s). Where the training time goes: the methods
 train two at a time in worker processes (``--jobs``, default 2 on a CPU), each pinned to one core,
-the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). The MLP-256
-encoder (1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a
-time inside its program (``Task.seed_batch="auto"``) with :mod:`jaxsparse.models.matmul`'s weight
-gradient, 3.6 s per 1000 steps for the 5 seeds on its core (144 s of steps, 156 s in all), while
-the other worker trains the rest: the 11 other methods take 192 s of steps, 14 s of compiling them
-and about 45 s of initialising, scoring and checkpointing. The small models are bound by XLA:CPU's
-fixed cost per operation (a 5-seed SAE step takes 0.25-0.3 ms on one core or two). This layout's
-floor is MLP-256 on its core: its 156 s, the 7 s start and the 46 s analysis already make 3.5
-minutes, so 3 minutes needs a faster MLP-256 step (55 GFLOP/s, 70 % of one core's AVX2 FMA peak of
-78 GFLOP/s at 2.45 GHz) or an analysis that overlaps training. The known regimes train MLP-32 only
-by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min (measured
-before issue 15). Numbers
-(mean ± std over 5 seeds, ddof=1), identical in the three runs. Issue 15 changed the rounding of the
-gradients twice: :mod:`jaxsparse.models.matmul` moved single seeds of the unknown regime by up to
-0.07 and the means within their spread (before: SAE 0.571 ± 0.032 / 0.717 ± 0.020, MLP-256 0.656 /
-0.832, SAE+ITO 0.575), and training MLP-256 on one thread (a pinned worker) moved it from 0.655 ±
-0.083 / 0.834 ± 0.036 to the value below; every other entry is unchanged:
+the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). MLP-256
+(1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a time
+inside its program (``Task.seed_batch="auto"``) and each step in 4 slices of 256 samples
+(``Task.microbatches="auto"``, gradient accumulation): 113 s on its core, against 134 s whole. The
+small models are bound by XLA:CPU's fixed cost per operation (a 5-seed SAE step takes 0.35 ms on one
+core). Issue 15's history: 9 min 57 s on the AMD EPYC VM before it (one method at a time, all seeds in
+one vmap), 4 min 21-28 s there after the workers, the matmul gradient and the seed loop; on the Xeon
+the LLVM options of :mod:`jaxsparse.cpu_codegen` (5 min 6 s -> 4 min 5 s), then TopK's rank layout
+(45 -> 24 s), lighter imports (3.5 -> 2.3 s per process), sources and initial states compiled at
+-O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s). The known regimes train
+MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
+(measured before issue 15).
+
+Numbers (mean ± std over 5 seeds, ddof=1; from the runs above, all three identical; on the AMD VM
+the rounding of its kernels gave SAE 0.574 ± 0.053 and MLP-256 0.645 ± 0.065, within the spread).
+Microbatching MLP-256 changed the rounding of its gradient: 0.654 ± 0.080 / 0.834 ± 0.029 became
+the value below; every other entry is bit for bit the same as before it:
 
 =====================  ==============  ==============  ================  ===================
 unknown D and Z        latent MCC      dict MCC        paper (lat/dict)  inference FLOPs
 =====================  ==============  ==============  ================  ===================
-SAE                    0.574 ± 0.053   0.694 ± 0.028   0.566 / 0.745     528
-SAE+ITO (Adam 10k)     0.587 ± 0.047   0.694 ± 0.028   0.583             7.0e6
-MLP-256                0.645 ± 0.065   0.831 ± 0.031   0.643 / 0.851     1.3e4
+SAE                    0.585 ± 0.036   0.695 ± 0.013   0.566 / 0.745     528
+SAE+ITO (Adam 10k)     0.589 ± 0.050   0.695 ± 0.013   0.583             7.0e6
+MLP-256                0.653 ± 0.079   0.832 ± 0.034   0.643 / 0.851     1.3e4
 SC (Adam 10k)          0.653 ± 0.060   0.812 ± 0.037   0.691 / 0.837     7.0e6
 SC dict + FISTA-10     0.666 ± 0.045                                     7.6e3
-DL + homotopy          0.907 ± 0.082   0.959 ± 0.041
+DL + homotopy          0.907 ± 0.082   0.959 ± 0.041                     1.2e4
 =====================  ==============  ==============  ================  ===================
 
-Known D: true D + Adam 10k 0.974 ± 0.004 (paper 0.967), + homotopy 0.988 ± 0.008, SAE 0.672 ±
-0.074 (paper 0.61), MLP-32 0.846 (MLP-256, on request: 0.752). Known Z: SAE 0.878, MLP-32 0.908
-(MLP-256: 0.936).
-Frontier: on the SC dictionary FISTA-10 matches Adam-10k's MCC with 927x fewer inference FLOPs; on
-the DL dictionary FISTA-100 is within 0.01 at 99x fewer; on the true D FISTA needs 300 iterations
-(33x). SAE+ITO vs SAE (+0.013) is a tie at this spread.
+Known D: true D + Adam 10k 0.974 ± 0.004 (paper 0.967), + homotopy 0.988 ± 0.008, SAE 0.673 ±
+0.072 (paper 0.61), MLP-32 0.842 (MLP-256, on request: 0.752, AMD VM). Known Z: SAE 0.878, MLP-32
+0.909 (MLP-256: 0.936, AMD VM).
+Frontier (``results.json["frontier"]``): on the SC dictionary FISTA-10 matches Adam-10k's MCC with
+927x fewer inference FLOPs; on the DL dictionary and the true D exact homotopy beats it at 597x and
+815x fewer; warm-started from the SAE's codes, one FISTA step matches SAE+ITO's Adam (4028x fewer).
+SAE+ITO vs SAE (+0.004) is a tie at this spread.
 """
 
 from jaxsparse.experiments.amortisation_gap.analysis import analyze

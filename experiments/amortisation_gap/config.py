@@ -31,7 +31,7 @@ class MethodsConfig:
         ``mlp``, ``lista``); ``mlp`` runs once per width in ``mlp_hidden``.
       known_encoders: those trained in the known-D and known-Z regimes (the paper's SAE and MLP).
       known_mlp_hidden: the MLP widths of the known-D and known-Z regimes. The default trains only
-        MLP-32 there, which keeps the default run near 6.5 minutes on 2 CPU cores; the paper's
+        MLP-32 there, which keeps the default run near 3.5 minutes on 2 CPU cores; the paper's
         MLP-256 in those regimes (``--set methods.known_mlp_hidden=32,256``) adds about 4 minutes
         (measured: known-D 0.752 ± 0.069, known-Z 0.936 ± 0.006 latent MCC, 5 seeds, see the package
         docstring). The unknown regime trains every width of ``mlp_hidden``.

@@ -380,3 +380,15 @@ def test_auto_microbatches_slices_only_layers_wider_than_the_cache():
     assert 1024 * 256 * 4 // 4 <= CPU_SLICE_BYTES < 1024 * 256 * 4 // 2
     assert picked(256) == 4 and picked(32) == 1 and picked(512) == 8
     assert picked(256, n=1026) == 6  # the fewest equal slices that fit: 1026 = 2 * 3^3 * 19
+
+
+def test_sweep_with_microbatches_and_a_grid_equals_the_whole_batch_sweep():
+    """`Task.microbatches` reaches the sweep's step, with seeds and a hyperparameter grid vmapped."""
+    task = build(dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, lam_grid=(0.0, 0.5))))
+    out = {}
+    for n in (1, 4):
+        sweep = build_sweep(task._replace(microbatches=n), [0, 1])
+        states, sources = sweep.init()
+        out[n] = sweep.chunk(10)(states, sources)
+    for x, y in zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[4]), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)

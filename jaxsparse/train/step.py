@@ -190,10 +190,7 @@ def microbatched(value_and_grad: Callable[..., Any], n: int | str) -> Callable[.
         k = auto_microbatches(value_and_grad, params, batch, key, *rest) if n == "auto" else n
         if k == 1:
             return value_and_grad(params, batch, key, *rest)
-        return _sliced(params, batch, key, rest, k)
-
-    def _sliced(params, batch, key, rest, n):
-        slices = jax.tree.map(lambda x: x.reshape(n, x.shape[0] // n, *x.shape[1:]), batch)
+        slices = jax.tree.map(lambda x: x.reshape(k, x.shape[0] // k, *x.shape[1:]), batch)
 
         def body(total, i_slice):
             i, part = i_slice
@@ -203,8 +200,8 @@ def microbatched(value_and_grad: Callable[..., Any], n: int | str) -> Callable[.
         first = jax.tree.map(lambda x: x[0], slices)
         zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype),
                             jax.eval_shape(value_and_grad, params, first, key, *rest))
-        total, _ = jax.lax.scan(body, zero, (jnp.arange(n), slices))
-        return jax.tree.map(lambda x: x / n, total)
+        total, _ = jax.lax.scan(body, zero, (jnp.arange(k), slices))
+        return jax.tree.map(lambda x: x / k, total)
 
     return fn
 

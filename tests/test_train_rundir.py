@@ -156,6 +156,24 @@ def test_fingerprint_sees_any_bit_flip():
     assert swapped[0] != base[0]
 
 
+def test_fingerprint_on_host_equals_the_device_program():
+    """CPU leaves are summed in NumPy: the numbers stored in existing checkpoints (by the jitted
+    program) must come out the same, for every item size and for NumPy leaves."""
+    from jaxsparse.train.checkpoint import _fingerprints
+
+    rng = np.random.default_rng(0)
+    tree = {"f32": jnp.asarray(rng.normal(size=(3, 5, 7)), jnp.float32),
+            "i32": jnp.asarray(rng.integers(-2**31, 2**31 - 1, size=1000), jnp.int32),
+            "u32": jnp.asarray(rng.integers(0, 2**32 - 1, size=(70, 70), dtype=np.uint32)),
+            "bool": jnp.asarray(rng.random(33) > 0.5), "bf16": jnp.asarray(rng.normal(size=9), jnp.bfloat16),
+            "f16": jnp.asarray(rng.normal(size=(4, 4)), jnp.float16), "i8": jnp.asarray(rng.integers(-128, 127, size=5), jnp.int8),
+            "scalar": jnp.asarray(3, jnp.int32), "empty": jnp.zeros((0, 4), jnp.float32)}
+    device = [int(np.asarray(f)) for f in _fingerprints(tree)]
+    assert fingerprint(tree) == device
+    numpy_leaves = {k: np.asarray(v) for k, v in tree.items()}
+    assert fingerprint(numpy_leaves) == [int(np.asarray(f)) for f in _fingerprints(numpy_leaves)]
+
+
 # --- NaN stop: an experiment whose data turns to NaN at step 11 for some seeds --------------------
 
 

@@ -51,9 +51,41 @@ def _fingerprints(tree: PyTree) -> list[jax.Array]:
     return [_leaf_fingerprint(x) for x in jax.tree.leaves(tree)]
 
 
+def _host_fingerprint(x: np.ndarray) -> int:
+    """:func:`_leaf_fingerprint` of a host array, in NumPy (uint32 products and sums wrap mod 2**32 alike)."""
+    x = np.ascontiguousarray(x)
+    if x.dtype == np.bool_:
+        u = x.astype(np.uint32).ravel()
+    else:
+        u = x.view({1: np.uint8, 2: np.uint16, 4: np.uint32}[x.dtype.itemsize]).astype(np.uint32).ravel()
+    weights = np.arange(u.size, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    return int(np.sum(u * weights, dtype=np.uint32))
+
+
+def _on_host(x: Any) -> bool:
+    """Whether a leaf can be fingerprinted in NumPy: a host array, or a fully addressable CPU array of at
+    most 4-byte items (8-byte items keep the device path, whose word order XLA defines)."""
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return False
+    if isinstance(x, jax.Array):
+        if not x.is_fully_addressable or any(dev.platform != "cpu" for dev in x.sharding.device_set):
+            return False
+    elif not isinstance(x, np.ndarray):
+        return False
+    return np.dtype(x.dtype).itemsize <= 4
+
+
 def fingerprint(tree: PyTree) -> list[int]:
-    """One uint32 per leaf of ``tree`` (computed on device; works on sharded and multi-host arrays)."""
-    return [int(np.asarray(f)) for f in _fingerprints(tree)]
+    """One uint32 per leaf of ``tree`` (works on sharded and multi-host arrays).
+
+    Leaves on the CPU are summed in NumPy, the others by one jitted program on their devices: the
+    same numbers, without compiling a program for every new tree structure (about 0.2 s each, once per
+    method in a worker and again when the analysis restores it: 2.5 s of paper 1's analysis).
+    """
+    leaves = jax.tree.leaves(tree)
+    host = [_on_host(x) for x in leaves]
+    device = iter(_fingerprints([x for x, h in zip(leaves, host) if not h])) if not all(host) else iter(())
+    return [_host_fingerprint(np.asarray(x)) if h else int(np.asarray(next(device))) for x, h in zip(leaves, host)]
 
 
 def manager(directory: str | os.PathLike, train: TrainConfig, *, read_only: bool = False) -> ocp.CheckpointManager:

@@ -62,8 +62,13 @@ def _sizes(config: AmortisationGapConfig) -> dict[str, int]:
 
 
 def timed(fn: Callable, *args, label: str = "", bar: Any = None, cache: dict | None = None,
-          key: Any = None) -> tuple[Any, float, float]:
+          key: Any = None, sequential: bool = False) -> tuple[Any, float, float]:
     """``(jit(vmap(fn))(*args), steady-state seconds, compile seconds)`` over the leading seed axis.
+
+    ``sequential``: ``lax.map`` over the seeds instead of ``vmap``, for solvers whose work depends on
+    the data. Under ``vmap`` a ``lax.cond`` with a per-seed predicate becomes a select that runs both
+    branches: the homotopy's FISTA fallback (500 iterations) ran for every seed although no sample
+    needed it, 0.25 s per dictionary against 0.04 s seed by seed.
 
     ``bar``: a progress bar that shows ``label`` while it runs and counts it when done. With a
     ``cache`` dict and a hashable ``key`` naming ``fn``, the compiled program is kept under ``key``
@@ -74,10 +79,11 @@ def timed(fn: Callable, *args, label: str = "", bar: Any = None, cache: dict | N
     if bar is not None:
         bar.set_postfix_str(label)
     t0 = time.perf_counter()
-    signature = None if cache is None else (key, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
+    signature = None if cache is None else (key, sequential, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(args)))
     program = None if cache is None else cache.get(signature)
     if program is None:
-        program = jax.jit(jax.vmap(fn)).lower(*args).compile()
+        over_seeds = (lambda *a: jax.lax.map(lambda one: fn(*one), a)) if sequential else jax.vmap(fn)
+        program = jax.jit(over_seeds).lower(*args).compile()
         if cache is not None:
             cache[signature] = program
     t1 = time.perf_counter()
@@ -142,9 +148,9 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     lams = jax.numpy.full((dictionary.shape[0],), lam, dictionary.dtype)
     out = []
 
-    def run(name, fn, args):  # partials compare by identity: key them by function and keywords
+    def run(name, fn, args, sequential=False):  # partials compare by identity: key them by function and keywords
         key = (fn.func, tuple(sorted(fn.keywords.items()))) if isinstance(fn, partial) else fn
-        return timed(fn, *args, label=f"{regime}/{name}", bar=bar, cache=cache, key=key)
+        return timed(fn, *args, label=f"{regime}/{name}", bar=bar, cache=cache, key=key, sequential=sequential)
 
     def add(name, family, fn, args, inference_flops):
         codes, infer_s, solve_compile_s = run(name, fn, args)
@@ -166,7 +172,7 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
             flops("omp", **_sizes(config), k=config.data.k) + decode)
         # homotopy's cost depends on each sample's path: it reports the FLOPs it actually took
         name = f"{prefix}homotopy"
-        (codes, info), infer_s, solve_compile_s = run(name, _homotopy, (dictionary, x, lams))
+        (codes, info), infer_s, solve_compile_s = run(name, _homotopy, (dictionary, x, lams), sequential=True)
         report_ = {"converged_fraction": float(np.mean(info.converged)), "fallback_fraction": float(np.mean(info.fallback)),
                    "mean_path_steps": float(np.mean(info.path_steps))}
         out.append(Method(regime, name, "homotopy", codes, dictionary, int(np.mean(info.flops)) + decode, training_flops,

@@ -134,6 +134,8 @@ def test_sigkill_during_the_second_method_then_resume_is_bitwise_identical(tmp_p
     ref = subprocess.run(_cli("run", "ce-identifiability", "--out", str(full), "--jobs", "2", *CE_SMALL),
                          env=DETERMINISTIC_ENV, capture_output=True, text=True, timeout=600)
     assert ref.returncode == 0, ref.stderr
+    # with workers, a free worker draws the loss figure while the analysis runs here
+    assert (full / "figures" / "loss.png").stat().st_size > 1000 and "figures/loss.png" in (full / "report.md").read_text()
     _kill_after_first_checkpoint(["run", "ce-identifiability", "--out", str(killed), "--jobs", "1", *CE_SMALL],
                                  second / "checkpoints")
     first_results = (first / "results.json").read_bytes()

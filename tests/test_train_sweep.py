@@ -392,3 +392,19 @@ def test_sweep_with_microbatches_and_a_grid_equals_the_whole_batch_sweep():
         out[n] = sweep.chunk(10)(states, sources)
     for x, y in zip(jax.tree.leaves(out[1]), jax.tree.leaves(out[4]), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
+
+
+def test_lazy_trained_loads_each_method_once_when_read():
+    """The analysis of a run trained in workers gets a mapping that waits for (loads) a method only
+    when it reads it, once, in the build order when iterated."""
+    from jaxsparse.train.engine import _LazyTrained
+
+    loaded = []
+    trained = _LazyTrained(["b", "a", "c"], lambda m: loaded.append(m) or m.upper())
+    assert list(trained) == ["b", "a", "c"] and len(trained) == 3 and "c" in trained and loaded == []
+    assert trained["a"] == "A" and trained["a"] == "A" and loaded == ["a"]
+    assert next(iter(trained.values())) == "B" and loaded == ["a", "b"]
+    assert dict(trained) == {"b": "B", "a": "A", "c": "C"} and loaded == ["a", "b", "c"]
+    with pytest.raises(KeyError):
+        trained["d"]
+    assert "d" not in trained and "c" in trained

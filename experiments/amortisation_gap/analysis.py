@@ -192,21 +192,26 @@ def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str
     if regime == "known_d":
         return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
                                      training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
-    out, train_flops = list(encs), training_flops(config)
-    learned = [("SC", paper_lam)] + ([("DL", m.dl_lam)] if "unknown/DL" in trained else [])  # SC is always trained
-    for name, lam in learned:  # each learned dictionary with every solver, at its own training Lasso weight
+    train_flops = training_flops(config)
+
+    def on_learned(name: str, lam: float) -> list[Method]:  # a learned dictionary with every solver, at its own weight
         t = trained[f"unknown/{name}"]
         train_s, compile_s = _timing(t)
-        out += solver_methods(config, regime, x, learned_dictionary(t.state.params), f"{name}: ", lam=lam,
+        return solver_methods(config, regime, x, learned_dictionary(t.state.params), f"{name}: ", lam=lam,
                               training_flops=train_flops[f"unknown/{name}"], train_s=train_s, compile_s=compile_s,
                               learned=True, bar=bar, cache=cache)
+
+    sc = on_learned("SC", paper_lam)  # SC is always trained
+    ito = []
     sae = next((e for e in encs if e.label == "SAE"), None)
     if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
         kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,
                   learned=True, bar=bar, cache=cache)
-        out += solver_methods(config, regime, x, sae.dictionary, "SAE+ITO: ", **kw)
-        out += solver_methods(config, regime, x, sae.dictionary, "SAE+", adam=False, warm=sae, **kw)
-    return out
+        ito = (solver_methods(config, regime, x, sae.dictionary, "SAE+ITO: ", **kw)
+               + solver_methods(config, regime, x, sae.dictionary, "SAE+", adam=False, warm=sae, **kw))
+    # DL last: it trains last (the cheapest method), and the analysis reads it only when it is done
+    dl = on_learned("DL", m.dl_lam) if "unknown/DL" in trained else []
+    return encs + sc + dl + ito
 
 
 def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict[str, Any]:

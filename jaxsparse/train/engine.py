@@ -23,7 +23,9 @@ import functools
 import multiprocessing
 import os
 import re
+import sys
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -192,7 +194,9 @@ def fit(
       progress: show a progress bar per method (steps/s, ETA) on process 0.
       jobs: with several methods, train up to ``jobs`` of them at once, each in its own worker process
         pinned to its share of the cores (single-process runs only), the costliest first
-        (``Task.cost``); then the analysis runs here. Each method runs the same compiled programs as
+        (``Task.cost``). The analysis starts here as soon as a worker has nothing left to train: the
+        ``trained`` mapping it gets waits for each method it reads (the main job's last 12 s of training
+        ran on one core before). Each method runs the same compiled programs as
         with ``jobs=1``, on fewer threads: its numbers are the same up to the rounding of
         multi-threaded kernels (the main job's table was identical but for MLP-256, whose wide
         matmuls round differently on one thread: latent MCC 0.655 -> 0.645, within its seed spread).
@@ -240,26 +244,39 @@ def fit(
             rundir.create(run_dir)
             rundir.write_json(run_dir / rundir.CONFIG, _header(exp, config))
         _barrier("jaxsparse-created")
+        loss_drawn = False
         if None in tasks:
             results = _fit_method(exp, config, None, run_dir, resume=resume, progress=progress).results
         else:
-            if jobs > 1 and len(tasks) > 1:
-                _fit_in_workers(exp, config, run_dir, tasks, jobs, resume=resume, progress=progress)
-            trained = {}
-            for method in tasks:
+            workers = _Workers(exp, config, run_dir, tasks, jobs, resume=resume, progress=progress) if jobs > 1 else None
+
+            def load(method: str) -> Trained:  # train it here, or restore it once trained (here or by a worker)
+                if workers is not None:
+                    workers.wait(method)
                 sub = run_dir / rundir.METHODS / method
                 started = (sub / rundir.CONFIG).is_file()  # by an interrupted run, or finished by a worker
-                trained[method] = _fit_method(exp, config, method, sub, progress=progress,
-                                              resume=started and (resume or (sub / rundir.RESULTS).is_file()))
-            if exp.analyze is not None:
-                results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
+                return _fit_method(exp, config, method, sub, progress=progress,
+                                   resume=started and (resume or (sub / rundir.RESULTS).is_file()))
+
+            if workers is None or not workers.pending:
+                trained: Mapping[str, Trained] = {method: load(method) for method in tasks}
             else:
-                results = _methods_results(exp, trained)
+                workers.wait_for_idle_worker()
+                trained = _LazyTrained(list(tasks), load)
+            try:
+                if exp.analyze is not None:
+                    results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
+                else:
+                    results = _methods_results(exp, trained)
+            finally:
+                if workers is not None:
+                    workers.close()
+                    loss_drawn = workers.loss_drawn
             rundir.write_json(run_dir / rundir.RESULTS, results)
         _barrier("jaxsparse-results")
         from jaxsparse.train.report import report_locked
 
-        report_locked(run_dir, results)
+        report_locked(run_dir, results, loss_drawn=loss_drawn)
     return results
 
 
@@ -274,34 +291,114 @@ def default_jobs() -> int:
     return 1
 
 
-def _fit_in_workers(exp: registry.Experiment, config: Any, run_dir: Path, tasks: Mapping[str, Task], jobs: int, *,
-                    resume: bool, progress: bool) -> None:
-    """Train the methods of ``tasks`` (skipping finished ones) in ``jobs`` spawned worker processes,
-    as many at once, each pinned to its share of the cores (:func:`_core_shares`), the costliest first."""
-    todo = []
-    for method in tasks:
-        sub = run_dir / rundir.METHODS / method
-        if not (sub / rundir.RESULTS).is_file():
-            todo.append((exp.name, exp.module, config, method, str(sub), resume and (sub / rundir.CONFIG).is_file()))
-    if len(todo) < 2:
-        return
-    todo.sort(key=lambda job: -(tasks[job[3]].cost or 0.0))  # the longest first (stable: then build order)
-    from tqdm.auto import tqdm
+class _Workers:
+    """The unfinished methods of ``tasks`` training in ``min(jobs, len)`` spawned worker processes,
+    each pinned to its share of the cores (:func:`_core_shares`), the costliest first (``Task.cost``).
 
-    n = min(jobs, len(todo))
-    ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    shares = ctx.Queue()
-    for share in _core_shares(n):
-        shares.put(share)
-    with ctx.Pool(n, initializer=_pin_worker, initargs=(shares,)) as pool, \
-            tqdm(total=len(todo), desc=f"methods ({n} at once)", unit="method",
-                 disable=not progress, dynamic_ncols=True) as bar:
-        for method in pool.imap_unordered(_worker_fit, todo):
-            bar.set_postfix_str(method)
-            bar.update()
-    # Close the queue and stop its feeder thread now rather than at interpreter exit.
-    shares.close()
-    shares.join_thread()
+    Nothing starts when fewer than two methods are left (``pending`` is empty; the caller trains the
+    last one itself). Results are collected in the calling process: :meth:`wait` blocks until one
+    method has finished, :meth:`wait_for_idle_worker` until some worker has nothing left to train,
+    :meth:`close` until all have finished (or, on ``KeyboardInterrupt``, stops them).
+    """
+
+    def __init__(self, exp: registry.Experiment, config: Any, run_dir: Path, tasks: Mapping[str, Task], jobs: int, *,
+                 resume: bool, progress: bool) -> None:
+        todo = []
+        for method in tasks:
+            sub = run_dir / rundir.METHODS / method
+            if not (sub / rundir.RESULTS).is_file():
+                todo.append((exp.name, exp.module, config, method, str(sub), resume and (sub / rundir.CONFIG).is_file()))
+        self.pending: set[str] = set()
+        self._run_dir, self._figure, self._drawn = str(run_dir), None, False
+        if len(todo) < 2:
+            return
+        todo.sort(key=lambda job: -(tasks[job[3]].cost or 0.0))  # the longest first (stable: then build order)
+        from tqdm.auto import tqdm
+
+        self.n = min(jobs, len(todo))
+        ctx = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+        self._shares = ctx.Queue()
+        for share in _core_shares(self.n):
+            self._shares.put(share)
+        self._pool = ctx.Pool(self.n, initializer=_pin_worker, initargs=(self._shares,))
+        self._bar = tqdm(total=len(todo), desc=f"methods ({self.n} at once)", unit="method", disable=not progress,
+                         dynamic_ncols=True)
+        self._results = self._pool.imap_unordered(_worker_fit, todo)
+        self.pending = {job[3] for job in todo}
+
+    def _collect_one(self) -> None:
+        method = next(self._results)  # re-raises a worker's exception
+        self.pending.discard(method)
+        self._bar.set_postfix_str(method)
+        self._bar.update()
+        if not self.pending:  # every method's metrics are written: a free worker draws the loss figure
+            from jaxsparse.train.report import draw_loss_figure
+
+            self._figure = self._pool.apply_async(draw_loss_figure, (self._run_dir,))
+
+    @property
+    def loss_drawn(self) -> bool:
+        """Whether a worker drew the run's loss figure (:func:`close` waited for it)."""
+        return self._drawn
+
+    def wait(self, method: str) -> None:
+        """Block until ``method`` has finished (at once if it is not being trained here)."""
+        while method in self.pending:
+            self._collect_one()
+
+    def wait_for_idle_worker(self) -> None:
+        """Block until fewer methods are in flight than there are workers: a core is free."""
+        while self.pending and len(self.pending) >= self.n:
+            self._collect_one()
+
+    def close(self) -> None:
+        """Wait for every method (and the loss figure a worker draws once they are all done), then stop
+        the workers; on ``KeyboardInterrupt`` (here or while waiting) stop them at once (the methods in
+        flight resume from their last checkpoint)."""
+        if not hasattr(self, "_pool"):
+            return
+        try:
+            interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+            while self.pending and not interrupted:
+                self._collect_one()
+            if self._figure is not None and not interrupted:
+                try:
+                    self._drawn = bool(self._figure.get())
+                except Exception as e:  # noqa: BLE001  (the report draws it again; the run's results are not at stake)
+                    warnings.warn(f"drawing the loss figure in a worker failed ({type(e).__name__}: {e}); "
+                                  "drawing it here", RuntimeWarning, stacklevel=2)
+        finally:
+            self._pool.terminate()
+            self._pool.join()
+            self._bar.close()
+            # Close the queue and stop its feeder thread now rather than at interpreter exit.
+            self._shares.close()
+            self._shares.join_thread()
+
+
+class _LazyTrained(Mapping):
+    """``{method: Trained}`` handed to ``analyze`` while the last methods may still be training in
+    workers: reading a method waits for it (then restores it, once), so the analysis of the finished
+    methods runs on the cores that the workers no longer need."""
+
+    def __init__(self, methods: list[str], load) -> None:
+        self._methods, self._load, self._loaded = methods, load, {}
+
+    def __getitem__(self, method: str) -> Trained:
+        if method not in self._loaded:
+            if method not in self._methods:
+                raise KeyError(method)
+            self._loaded[method] = self._load(method)
+        return self._loaded[method]
+
+    def __contains__(self, method: object) -> bool:  # without waiting (Mapping's default would read it)
+        return method in self._methods
+
+    def __iter__(self):
+        return iter(self._methods)
+
+    def __len__(self) -> int:
+        return len(self._methods)
 
 
 def _core_shares(n: int) -> list[tuple[int, ...]]:
@@ -330,7 +427,7 @@ def _pin_worker(shares) -> None:
 
 
 def _worker_fit(job: tuple) -> str:
-    """One method trained in a worker process of :func:`_fit_in_workers`."""
+    """One method trained in a worker process of :class:`_Workers`."""
     name, module, config, method, sub, resume = job
     exp = registry.get(name, module=module)
     _fit_method(exp, config, method, Path(sub), resume=resume, progress=False)

@@ -123,16 +123,25 @@ def write_report(run_dir: str | os.PathLike) -> str:
         return report_locked(run_dir, rundir.read_json(run_dir / rundir.RESULTS))
 
 
-def report_locked(run_dir: Path, results: dict[str, Any] | None = None) -> str:
-    """:func:`write_report` for a caller that already holds the run's lock (the trainer)."""
-    results = rundir.read_json(run_dir / rundir.RESULTS) if results is None else results
+def draw_loss_figure(run_dir: str | os.PathLike) -> bool:
+    """Draw ``figures/loss.png`` of a run from its metrics (and its methods'); ``False`` if it has none."""
+    run_dir = Path(run_dir)
     runs = _metrics_by_run(run_dir)
+    if runs:
+        (run_dir / rundir.FIGURES).mkdir(exist_ok=True)
+        loss_figure(runs, run_dir / rundir.FIGURES / "loss.png")
+    return bool(runs)
+
+
+def report_locked(run_dir: Path, results: dict[str, Any] | None = None, *, loss_drawn: bool = False) -> str:
+    """:func:`write_report` for a caller that already holds the run's lock (the trainer); with
+    ``loss_drawn`` the loss figure is already up to date (drawn by a worker while the analysis ran)."""
+    results = rundir.read_json(run_dir / rundir.RESULTS) if results is None else results
     text = f"# {results.get('experiment', run_dir.name)}: {run_dir}\n\nFinal scores:\n\n"
     text += results_table(results)
     if rundir.is_writer():
         (run_dir / rundir.FIGURES).mkdir(exist_ok=True)
-        if runs:
-            loss_figure(runs, run_dir / rundir.FIGURES / "loss.png")
+        if loss_drawn or draw_loss_figure(run_dir):
             text += "\n![loss](figures/loss.png)\n"
         (run_dir / rundir.REPORT).write_text(text)
     return text

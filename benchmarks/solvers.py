@@ -19,23 +19,31 @@ calling every row once (ours here, SPAMS's in the child, timed there), and each 
 round, so the machine's drift falls on both alike. An OMP row whose mean residual exceeds 1.5x ours is
 flagged WRONG CODES, and "vs SPAMS" uses the fastest SPAMS row with valid output.
 
-    pip install -e ".[test,bench]" && python benchmarks/solvers.py [--quick]
+    pip install -e ".[test,bench]" && python benchmarks/solvers.py [--quick] [--devices 2]
     python benchmarks/solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn --repeats 1   # SAE scale (GPU)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+# --devices N on CPU needs N XLA devices, which must be set before JAX starts
+_pre = argparse.ArgumentParser(add_help=False)
+_pre.add_argument("--devices", type=int, default=1)
+_DEVICES = _pre.parse_known_args()[0].devices
+if _DEVICES > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={_DEVICES}".strip()
 
-import jaxsparse as js
-from jaxsparse.eval import flops
-from spams_worker import SpamsWorker
-from timing import best_of_rounds, best_time
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import jaxsparse as js  # noqa: E402
+from jaxsparse.eval import flops  # noqa: E402
+from spams_worker import SpamsWorker  # noqa: E402
+from timing import best_of_rounds, best_time  # noqa: E402
 
 
 def objective_host(x, z, d, lam):
@@ -67,6 +75,9 @@ def main() -> None:
     parser.add_argument("--no-sklearn", action="store_true",
                         help="no scikit-learn at all (reference = SPAMS float64 only; for large sizes)")
     parser.add_argument("--no-fista", action="store_true", help="skip FISTA (its iteration search is slow at SAE scale)")
+    parser.add_argument("--devices", type=int, default=1,
+                        help="also time homotopy and OMP with the batch split over this many devices "
+                             "(js.solvers.over_devices; on CPU XLA is given as many, e.g. one per core)")
     parser.add_argument("--spams-tries", type=int, default=5,
                         help="SPAMS processes to try for one whose float32 omp is right (0: one, unchecked)")
     args = parser.parse_args()
@@ -76,6 +87,8 @@ def main() -> None:
     x, _, d = js.data.sparse_coding_data(jax.random.key(0), b, n, m, k, noise=args.noise)
     x_np, d_np = np.asarray(x, np.float64), np.asarray(d, np.float64)
     x32, d32 = np.asarray(x), np.asarray(d)
+    if not 1 <= args.devices <= jax.device_count():
+        parser.error(f"--devices must be between 1 and the {jax.device_count()} devices JAX sees, got {args.devices}")
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}, "
           f"our matmul precision: {args.precision}")
     print(f"problem: {b} signals x {m} features x {n} atoms, {k}-sparse + {args.noise} noise, lam={lam}\n")
@@ -165,9 +178,13 @@ def main() -> None:
         lasso[f"jaxsparse fista ({n_iter} it{suffix})"] = (
             ours(lambda d, x: js.solvers.fista(d, x, lam=lam, n_iter=n_iter)), flops("fista", n_latents=n, n_features=m,
                                                                                       n_iter=n_iter))
+    split = js.solvers.over_devices(js.solvers.homotopy, devices=jax.devices()[:args.devices])
     for s in args.max_active:
         lasso[f"jaxsparse homotopy (max_active={s})"] = (
             ours(lambda d, x, s=s: js.solvers.homotopy(d, x, lam=lam, max_active=s)), None)
+        if args.devices > 1:
+            lasso[f"jaxsparse homotopy (max_active={s}, {args.devices} devices)"] = (
+                ours(lambda d, x, s=s: split(d, x, lam=lam, max_active=s)), None)
     timers = {name: timer for name, ((timer, _, _), _) in lasso.items()}
     spams_lasso = {}
     if spams is not None:
@@ -213,6 +230,10 @@ def main() -> None:
     omp_rows = Rows()
     omp_timer, z_ours, mb = ours(lambda d, x: js.solvers.omp(d, x, k=k))
     timers = {"ours": omp_timer}
+    if args.devices > 1:
+        split_omp = js.solvers.over_devices(js.solvers.omp, devices=jax.devices()[:args.devices])
+        omp_split_timer, z_split, mb_split = ours(lambda d, x: split_omp(d, x, k=k))
+        timers["ours split"] = omp_split_timer
     spams_omp = {dtype: {} for dtype in ("float32", "float64")}
     if spams is not None:
         for dtype, holder in spams_omp.items():
@@ -220,6 +241,9 @@ def main() -> None:
     best = best_of_rounds(timers, args.repeats)
     omp_rows.append((f"jaxsparse omp (k={k})", best["ours"], resid(z_ours), flops("omp", n_latents=n, n_features=m,
                                                                                       k=k), mb))
+    if args.devices > 1:
+        omp_rows.append((f"jaxsparse omp (k={k}, {args.devices} devices)", best["ours split"], resid(z_split),
+                         flops("omp", n_latents=n, n_features=m, k=k), mb_split))
     holder = {}
     if not args.no_sklearn:
         from sklearn.linear_model import orthogonal_mp_gram

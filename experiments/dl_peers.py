@@ -134,6 +134,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -622,7 +623,7 @@ def single_seed_times(config: DLPeersConfig, x: np.ndarray, init_params: dict[st
     return seconds, dictionaries, compile_s
 
 
-def ours_entries(config: DLPeersConfig, trained: dict[str, Trained], single: tuple | None = None
+def ours_entries(config: DLPeersConfig, trained: Mapping[str, Trained], single: tuple | None = None
                  ) -> list[dict[str, Any]]:
     """Results entries of our learner, one per budget, from the engine's per-seed scores (and the
     one-seed-at-a-time timings ``single`` of :func:`single_seed_times`, if given)."""
@@ -951,7 +952,7 @@ def headline(entries: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- analyze
 
 
-def analyze(config: DLPeersConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: DLPeersConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Score our trained budgets, run and score the peers on the same data and λ, and write
     ``results.md`` and ``figures/``; returns the body of ``results.json``."""
     lr = config.learners

@@ -9,6 +9,7 @@ dictionary it decodes with ``[S, N, M]``, its inference FLOPs per sample and tra
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -99,7 +100,7 @@ def _timing(t: Trained) -> tuple[float, float]:
     return timing.get("train_s", 0.0), timing.get("compile_s", 0.0)
 
 
-def encoder_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], x: jax.Array,
+def encoder_methods(config: AmortisationGapConfig, regime: str, trained: Mapping[str, Trained], x: jax.Array,
                     bar: Any = None) -> list[Method]:
     """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
     out, train_flops = [], training_flops(config)
@@ -180,7 +181,7 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     return out
 
 
-def regime_methods(config: AmortisationGapConfig, regime: str, trained: dict[str, Trained], sources: dict,
+def regime_methods(config: AmortisationGapConfig, regime: str, trained: Mapping[str, Trained], sources: dict,
                    bar: Any = None, cache: dict | None = None) -> list[Method]:
     """All methods of one regime (see the package docstring); ``cache`` keeps compiled solvers."""
     x = sources["x_test"]
@@ -228,7 +229,7 @@ def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict
             **({"solver_info": method.solver_info} if method.solver_info else {}), **rundir.summarize(rows)}
 
 
-def analyze(config: AmortisationGapConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: AmortisationGapConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Inference-time methods on the trained models, every method scored on the test set, the
     headline summary, ``results.md`` and ``figures/``; returns the body of ``results.json``."""
     sources = next(iter(trained.values())).sources

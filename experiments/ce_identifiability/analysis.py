@@ -10,6 +10,7 @@ and ``sprites_decoding.png`` (Pearson r of each factor's linear readout).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def _pm(entry: dict[str, Any], key: str) -> str:
     return f"{entry['mean'][key]:.3f} ± {entry['std'][key]:.3f}"
 
 
-def entries_of(trained: dict[str, Trained]) -> list[dict[str, Any]]:
+def entries_of(trained: Mapping[str, Trained]) -> list[dict[str, Any]]:
     """One entry per task: its name and the engine's per-seed scores, mean and spread."""
     out = []
     for name, t in trained.items():
@@ -151,7 +152,7 @@ def _sprites_figure(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def analyze(config: CEConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: CEConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Every task's scores, the R² and sprites tables, ``results.md`` and ``figures/``."""
     entries = entries_of(trained)
     rows = r2_rows(config, entries)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ def _median_time(times: list[int | None]) -> float:
     return float(np.median([np.inf if t is None else t for t in times]))
 
 
-def analyze(config: GrokConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: GrokConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Times to memorise and to grok per run from the log; per ratio medians; curves and figures."""
     t = trained["sweep"]
     rows = rundir.read_metrics(t.run_dir / rundir.METRICS)

@@ -19,6 +19,7 @@ Command: ``jaxsparse run rich-lazy-neuron`` (seconds on a CPU).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def _logged(config: NeuronConfig, rows: list[dict[str, Any]], seed: int) -> tupl
     return t, {k: np.asarray([[r[f"{k}/{label(dl)}"] for r in rows] for dl in config.deltas]) for k in keys}
 
 
-def analyze(config: NeuronConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: NeuronConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Per seed, the largest |logged GD - flow| along the whole path; figures for the first seed."""
     t_run = trained["neuron"]
     rows = rundir.read_metrics(t_run.run_dir / rundir.METRICS)

@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -314,7 +315,7 @@ def panel_steps(config: GridConfig) -> list[int]:
     return out
 
 
-def analyze(config: GridConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: GridConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Final measures of every run; per grid point mean ± std over seeds; phase diagrams."""
     t = trained["grid"]
     final = final_measures(config, t.state.params, t.sources)

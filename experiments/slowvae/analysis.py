@@ -9,6 +9,7 @@ image's code, decoded) and ``correlations.png`` (|Spearman| between every latent
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def _model_params(t: Trained, j: int) -> Any:
     return jax.tree.map(lambda v: v[0, j], t.state.params)
 
 
-def entries_of(config: SlowVAEConfig, trained: dict[str, Trained]) -> list[dict[str, Any]]:
+def entries_of(config: SlowVAEConfig, trained: Mapping[str, Trained]) -> list[dict[str, Any]]:
     """One entry per ``model/transition``: the engine's per-grid-point summary of that transition."""
     out = []
     for transition, t in trained.items():
@@ -81,7 +82,7 @@ def _traversal_figure(images: np.ndarray, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _figures(config: SlowVAEConfig, trained: dict[str, Trained], figures: Path) -> list[str]:
+def _figures(config: SlowVAEConfig, trained: Mapping[str, Trained], figures: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,7 +132,7 @@ def headline(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def analyze(config: SlowVAEConfig, trained: dict[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
+def analyze(config: SlowVAEConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Every method's scores, the SlowVAE − β-VAE headline, ``results.md`` and ``figures/``."""
     entries = entries_of(config, trained)
     results = {"seeds": config.train.seed_values, "steps": config.train.steps,

@@ -35,15 +35,15 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
-AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, four
-runs alternating with the code of 889d835, before the changes named below): **3 min 35 s** against
-4 min 17 s in the first pair (1.20x); 4 min 11 s against 4 min 18 s in the second, during which the
-VM slowed down (every method of the new run took 10-20 % longer than in the first pair); 5 min 4 s
-against 4 min 53 s in the third, with every method 1.3-1.7x slower than in the first pair; 4 min
-14 s against 4 min 58 s in the fourth (1.17x, still slow). The VM's speed drifts that much between
-minutes, so compare each method's ``train_s`` in ``methods/*/*/results.json``. In the first new run: 174 s of training (the methods' own steps: 310 s
-of one core's time; 216 s and 362 s before), then 35 s of restoring, inference, scoring and figures
-(compiling 46 solver programs 12 s, running them 10 s, matplotlib 9 s). Where the training time goes: the methods
+AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, two
+runs alternating with the code of 782afb1): **3 min 15 s and 3 min 19 s** against 3 min 27 s and 3
+min 31 s, with each pair's summed ``train_s`` equal within 1 %. The VM's speed drifts by up to 1.7x
+between minutes (the same code took 3 min 54 s to 4 min 27 s in slower phases), so compare each
+method's ``train_s`` in ``methods/*/*/results.json``. In the first new run: 173 s of training (the
+methods' own steps: 307 s of one core's time), then 22 s from the end of the last method to the exit.
+The analysis (restoring, inference, scoring, figures; about 35 s of work: compiling 46 solver programs
+12 s, running them 10 s, matplotlib 9 s) starts as soon as a worker has nothing left to train, beside
+the last method (DL, read last), and that worker draws the loss figure. Where the training time goes: the methods
 train two at a time in worker processes (``--jobs``, default 2 on a CPU), each pinned to one core,
 the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). MLP-256
 (1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a time
@@ -54,11 +54,14 @@ core). Issue 15's history: 9 min 57 s on the AMD EPYC VM before it (one method a
 one vmap), 4 min 21-28 s there after the workers, the matmul gradient and the seed loop; on the Xeon
 the LLVM options of :mod:`jaxsparse.cpu_codegen` (5 min 6 s -> 4 min 5 s), then TopK's rank layout
 (45 -> 24 s), lighter imports (3.5 -> 2.3 s per process), sources and initial states compiled at
--O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s). The known regimes train
+-O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s): 3 min 35 s; then the
+analysis beside the last method, NumPy checkpoint fingerprints and the homotopy seed by seed. The known regimes train
 MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
 (measured before issue 15).
 
-Numbers (mean ± std over 5 seeds, ddof=1; from the runs above, all four identical; on the AMD VM
+Numbers (mean ± std over 5 seeds, ddof=1; identical in the four runs of 782afb1's round and the two
+above but for the homotopy rows, whose codes now come seed by seed and moved by float rounding
+(MCC by at most 2e-7 relative); on the AMD VM
 the rounding of its kernels gave SAE 0.574 ± 0.053 and MLP-256 0.645 ± 0.065, within the spread).
 Microbatching MLP-256 changed the rounding of its gradient: 0.654 ± 0.080 / 0.834 ± 0.029 became
 the value below; every other entry is bit for bit the same as before it:

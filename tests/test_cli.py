@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -217,3 +218,19 @@ def test_commands_keep_compiled_programs_between_runs(tmp_path):
                              text=True).stdout
         assert out.split() == expected.split(), (extra, out)
     assert cli.COMPILE_CACHE_ENV == "JAXSPARSE_COMPILE_CACHE"
+
+
+def test_a_method_failing_in_a_worker_names_itself_and_lets_the_others_finish(tmp_path):
+    """ce-identifiability with a learning rate that sends every loss to NaN, two workers: the command
+    fails with the first method's divergence (named), warns about the second, keeps both method
+    directories, and leaves no multiprocessing resources behind (no resource-tracker warning)."""
+    out = tmp_path / "diverged"
+    res = subprocess.run(_cli("run", "ce-identifiability", "--out", str(out), "--jobs", "2", *CE_SMALL,
+                              "--set", "model.lr=1e30"), env=DETERMINISTIC_ENV, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 1
+    assert re.search(r"error: method '(instance|supervised)-d3-k10': non-finite loss", res.stderr), res.stderr
+    assert "another method failed too: method '" in res.stderr
+    assert "leaked" not in res.stderr
+    assert {p.name for p in (out / "methods").iterdir()} == {"instance-d3-k10", "supervised-d3-k10"}
+    assert not (out / "results.json").exists()

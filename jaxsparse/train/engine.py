@@ -258,12 +258,12 @@ def fit(
                 return _fit_method(exp, config, method, sub, progress=progress,
                                    resume=started and (resume or (sub / rundir.RESULTS).is_file()))
 
-            if workers is None or not workers.pending:
-                trained: Mapping[str, Trained] = {method: load(method) for method in tasks}
-            else:
-                workers.wait_for_idle_worker()
-                trained = _LazyTrained(list(tasks), load)
             try:
+                if workers is None or not workers.pending:
+                    trained: Mapping[str, Trained] = {method: load(method) for method in tasks}
+                else:
+                    workers.wait_for_idle_worker()
+                    trained = _LazyTrained(list(tasks), load)
                 if exp.analyze is not None:
                     results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
                 else:
@@ -327,10 +327,12 @@ class _Workers:
         self.pending = {job[3] for job in todo}
 
     def _collect_one(self) -> None:
-        method = next(self._results)  # re-raises a worker's exception
+        method, error = next(self._results)
         self.pending.discard(method)
         self._bar.set_postfix_str(method)
         self._bar.update()
+        if error is not None:  # the others keep training; `close` waits for them
+            raise error
         if not self.pending:  # every method's metrics are written: a free worker draws the loss figure
             from jaxsparse.train.report import draw_loss_figure
 
@@ -354,13 +356,24 @@ class _Workers:
     def close(self) -> None:
         """Wait for every method (and the loss figure a worker draws once they are all done), then stop
         the workers; on ``KeyboardInterrupt`` (here or while waiting) stop them at once (the methods in
-        flight resume from their last checkpoint)."""
-        if not hasattr(self, "_pool"):
+        flight resume from their last checkpoint). A method that failed in a worker raises here, after
+        the others have finished (the first such error; later ones, or any while another exception
+        propagates, are warnings)."""
+        if not hasattr(self, "_pool"):  # nothing started, or closed already
             return
         try:
-            interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+            handling = sys.exc_info()[1]  # close() in a `finally` while an exception propagates
+            interrupted = isinstance(handling, KeyboardInterrupt)
+            failure = None
             while self.pending and not interrupted:
-                self._collect_one()
+                try:
+                    self._collect_one()
+                except Exception as e:  # noqa: BLE001  (a method failed in its worker: let the others finish)
+                    failure = failure or e
+            if failure is not None:
+                if handling is None:
+                    raise failure
+                warnings.warn(f"another method failed too: {failure}", RuntimeWarning, stacklevel=2)
             if self._figure is not None and not interrupted:
                 try:
                     self._drawn = bool(self._figure.get())
@@ -368,12 +381,17 @@ class _Workers:
                     warnings.warn(f"drawing the loss figure in a worker failed ({type(e).__name__}: {e}); "
                                   "drawing it here", RuntimeWarning, stacklevel=2)
         finally:
-            self._pool.terminate()
+            if self.pending or (self._figure is not None and not self._figure.ready()):
+                self._pool.terminate()  # interrupted (or failing while waiting): stop the workers now
+            else:
+                self._pool.close()  # all done: let the workers exit on their own, running their finalizers
+                # (terminated, a worker left the semaphore of tqdm's lock to the resource tracker's warning)
             self._pool.join()
             self._bar.close()
             # Close the queue and stop its feeder thread now rather than at interpreter exit.
             self._shares.close()
             self._shares.join_thread()
+            del self._pool  # closed: a second `close` does nothing
 
 
 class _LazyTrained(Mapping):
@@ -426,12 +444,19 @@ def _pin_worker(shares) -> None:
         os.sched_setaffinity(0, share)
 
 
-def _worker_fit(job: tuple) -> str:
-    """One method trained in a worker process of :class:`_Workers`."""
+def _worker_fit(job: tuple) -> tuple[str, Exception | None]:
+    """One method trained in a worker process of :class:`_Workers`: ``(method, None)``, or the
+    exception that stopped it, with the worker's traceback as a note (re-raised by the caller)."""
     name, module, config, method, sub, resume = job
-    exp = registry.get(name, module=module)
-    _fit_method(exp, config, method, Path(sub), resume=resume, progress=False)
-    return method
+    try:
+        exp = registry.get(name, module=module)
+        _fit_method(exp, config, method, Path(sub), resume=resume, progress=False)
+    except Exception as e:  # noqa: BLE001  (handed to the main process, which raises it)
+        import traceback
+
+        e.add_note(f"(raised in the worker process training {method!r}:\n{traceback.format_exc()})")
+        return method, e
+    return method, None
 
 
 def _methods_results(exp: registry.Experiment, trained: dict[str, Trained]) -> dict[str, Any]:
@@ -464,7 +489,13 @@ def _fit_method(exp: registry.Experiment, config: Any, method: str | None, run_d
         if resume:
             rundir.truncate_metrics(run_dir / rundir.METRICS, start)
         compile0, t0 = sweep.compile_seconds(), time.perf_counter()
-        states = _train(task, sweep, states, sources, train, steps, mgr, run_dir, start, progress, desc=method or exp.name)
+        try:
+            states = _train(task, sweep, states, sources, train, steps, mgr, run_dir, start, progress,
+                            desc=method or exp.name)
+        except TrainingDiverged as e:
+            if method is None:
+                raise
+            raise TrainingDiverged(f"method {method!r}: {e}") from None
         compile_s = sweep.compile_seconds() - compile0
         train_s = time.perf_counter() - t0 - compile_s
     finally:

@@ -444,8 +444,8 @@ def _redo_flagged(fn, x, record, flagged, *, whole_above: int | None = None):
     ``(record, still_flagged)``.
 
     Before, any count above one chunk sent the whole batch through ``fn``: at 4096 x 64 x 256 with 444
-    samples outgrowing the first pass (lam = 0.04), 410 ms against 283 ms now; and the homotopy's
-    second copy of its path compiled 3-4 s longer.
+    samples outgrowing the first pass (lam = 0.04), 417 ms against 284-286 ms now, and the second
+    copy of the path compiled about 3 s longer (``python benchmarks/homotopy_regimes.py``).
     """
     small = max(x.shape[0] // 16, 1)
 

@@ -32,12 +32,13 @@ slots and the few samples whose support outgrows them are redone with ``max_acti
 accelerator, where a step costs its kernel launches, one pass takes all the slots: :class:`Schedule`).
 Samples that still run out of slots or ``max_steps`` segments, or whose final point fails the KKT
 check (rounding on near-degenerate paths), fall back to FISTA warm-started from where they stopped.
-Each of these passes computes only the samples that need it (gathered into a batch of ``B / 16``
-when they are few). That needs the batch's own control flow: for several dictionaries, loop over them
-with ``jax.lax.map`` rather than ``jax.vmap``, under which every ``lax.cond`` becomes a select that runs
-both branches (every pass and the FISTA fallback for the whole batch: 0.2 s instead of 0.03 s for 5
-dictionaries of paper 1's analysis, ``experiments/amortisation_gap/analysis.py``). The solver's matmuls run at ``highest`` precision whatever the caller's default
-(TF32 on recent NVIDIA GPUs, bf16 passes on TPUs would give paths that fail the KKT check).
+Each of these passes computes only the samples that need it (gathered into chunks of ``B / 16``,
+one after another). That needs the batch's own control flow: for several dictionaries, loop over
+them with ``jax.lax.map`` rather than ``jax.vmap``, under which every ``lax.cond`` becomes a select
+that runs both branches (every pass and the FISTA fallback for the whole batch: 0.2 s instead of
+0.03 s for 5 dictionaries of paper 1's analysis, ``experiments/amortisation_gap/analysis.py``).
+The solver's matmuls run at ``highest`` precision whatever the caller's default (TF32 on recent
+NVIDIA GPUs, bf16 passes on TPUs would give paths that fail the KKT check).
 
 **Warm start** (Asif & Romberg 2014, "Sparse recovery of streaming signals using l1-homotopy").
 Given ``z0 = init`` (clipped at 0 when nonneg) with support ``A`` and signs ``theta_A``, let
@@ -449,14 +450,16 @@ def _redo_flagged(fn, x, record, flagged, *, whole_above: int | None = None):
     """
     small = max(x.shape[0] // 16, 1)
 
+    def pick(mask, new, old):  # per sample: `new` where `mask`, else `old` (pytrees of [b, ...] arrays)
+        return jax.tree.map(lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o), new, old)
+
     def chunk(carry):
         record, todo, still = carry
         take = jnp.argsort(~todo, stable=True)[:small]  # the next (at most) `small` flagged samples first
         sel = todo[take]  # the last chunk may hold unflagged samples: they keep their record
         rec_b = jax.tree.map(lambda a: a[take], record)
         new, flag_new = fn(x[take], rec_b)
-        merged = jax.tree.map(lambda n, o: jnp.where(sel.reshape(sel.shape + (1,) * (n.ndim - 1)), n, o), new, rec_b)
-        record = jax.tree.map(lambda a, b: a.at[take].set(b), record, merged)
+        record = jax.tree.map(lambda a, b: a.at[take].set(b), record, pick(sel, new, rec_b))
         return record, todo.at[take].set(False), still.at[take].set(jnp.where(sel, flag_new, still[take]))
 
     def step(carry, _):
@@ -468,8 +471,7 @@ def _redo_flagged(fn, x, record, flagged, *, whole_above: int | None = None):
     def whole(carry):
         record, todo, still = carry
         new, flag_new = fn(x, record)
-        pick = lambda n, o: jnp.where(todo.reshape(todo.shape + (1,) * (n.ndim - 1)), n, o)  # noqa: E731
-        return jax.tree.map(pick, new, record), todo & False, jnp.where(todo, flag_new, still)
+        return pick(todo, new, record), jnp.zeros_like(todo), jnp.where(todo, flag_new, still)
 
     carry = (record, flagged, flagged)
     if whole_above is None:

@@ -23,13 +23,20 @@ from __future__ import annotations
 import argparse
 import os
 
-import jax
-import numpy as np
+# --devices N on CPU needs N XLA devices, which must be set before JAX starts
+_pre = argparse.ArgumentParser(add_help=False)
+_pre.add_argument("--devices", type=int, default=1)
+_DEVICES = _pre.parse_known_args()[0].devices
+if _DEVICES > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={_DEVICES}".strip()
 
-from jaxsparse.cpu_codegen import set_cpu_codegen_flags
-from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build
-from jaxsparse.train import TrainConfig, build_sweep, make_step
-from timing import best_of_rounds, best_time
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxsparse.cpu_codegen import set_cpu_codegen_flags  # noqa: E402
+from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build  # noqa: E402
+from jaxsparse.train import TrainConfig, build_sweep, make_step  # noqa: E402
+from timing import best_of_rounds, best_time  # noqa: E402
 
 N_LATENTS, N_FEATURES, K, BATCH, LAM, LR = 256, 64, 8, 1024, 0.01, 1e-3
 PAPER1 = (16, 8, 3)  # the paper-1 default problem, for contrast: (n_latents, n_features, k)
@@ -46,21 +53,25 @@ def config(steps: int, seeds: int, size: tuple[int, int, int] = (N_LATENTS, N_FE
 
 
 def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURES, K),
-                seed_batches=("auto", None)) -> tuple[dict, float]:
+                seed_batches=("auto", None), devices: int = 1) -> tuple[dict, float]:
     """Seconds for ``seeds`` runs of ``steps`` steps: one sweep program per ``seed_batches`` entry (seeds
     grouped as :class:`jaxsparse.train.Task` says: the engine's default ``"auto"``, ``None`` = one vmap
     over all seeds) and the single-seed runs one after another. The timings are interleaved (each
     round times every variant once; the best round of each is kept), so a machine whose speed drifts
-    between minutes biases no variant."""
+    between minutes biases no variant. With ``devices > 1`` the ``"auto"`` sweep also runs with its seeds
+    sharded over that many devices (key ``f"auto/{devices}"``; on CPU, one per core)."""
     task = build(config(steps, seeds, size))
     device = jax.devices()[:1]
     variants = {}
-    for seed_batch in seed_batches:
-        sweep = build_sweep(task._replace(seed_batch=seed_batch), list(range(seeds)), devices=device)
+    plans = [(sb, sb, device) for sb in seed_batches]
+    if devices > 1:
+        plans.append((f"auto/{devices}", "auto", jax.devices()[:devices]))
+    for name, seed_batch, devs in plans:
+        sweep = build_sweep(task._replace(seed_batch=seed_batch), list(range(seeds)), devices=devs)
         states, sources = sweep.init()
         chunk = sweep.chunk(steps)
         jax.block_until_ready(chunk(states, sources))  # compile
-        variants[seed_batch] = lambda chunk=chunk, states=states, sources=sources: jax.block_until_ready(
+        variants[name] = lambda chunk=chunk, states=states, sources=sources: jax.block_until_ready(
             chunk(states, sources))
 
     singles = [build_sweep(task, [s], devices=device) for s in range(seeds)]
@@ -75,7 +86,7 @@ def bench_sweep(steps: int, seeds: int, repeats: int, size=(N_LATENTS, N_FEATURE
     variants["sequential"] = sequential
     best = best_of_rounds({name: lambda fn=fn: best_time(fn, 1, warmup=False) for name, fn in variants.items()},
                           repeats)
-    return {sb: best[sb] for sb in seed_batches}, best["sequential"]
+    return {name: best[name] for name in variants if name != "sequential"}, best["sequential"]
 
 
 def bench_jax_step(n_steps: int, repeats: int) -> tuple[float, float]:
@@ -142,9 +153,14 @@ def main() -> None:
     p.add_argument("--step-timing-steps", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds timing each sweep (best is kept)")
     p.add_argument("--step-repeats", type=int, default=5, help="timings of each step loop (best is kept)")
+    p.add_argument("--devices", type=int, default=1,
+                   help="also run the sweep with its seeds sharded over this many devices (on CPU XLA is given "
+                        "as many, e.g. one per core); the sequential baseline stays on one device")
     p.add_argument("--plain-llvm", action="store_true",
                    help="without the LLVM options `jaxsparse run` adds on CPU (jaxsparse.cpu_codegen)")
     args = p.parse_args()
+    if not 1 <= args.devices <= jax.device_count():
+        p.error(f"--devices must be between 1 and the {jax.device_count()} devices JAX sees, got {args.devices}")
     tuned = not args.plain_llvm and set_cpu_codegen_flags()  # as `jaxsparse run` does, before JAX computes
     added = " (LLVM options added as by `jaxsparse run`)" if tuned else ""
     print(f"XLA_FLAGS: {os.environ.get('XLA_FLAGS', '')!r}{added}")
@@ -152,9 +168,9 @@ def main() -> None:
     print(f"SAE {N_FEATURES}->{N_LATENTS}, batch {BATCH}, Adam, {args.steps} steps, {args.seeds} seeds")
 
     for size in ((N_LATENTS, N_FEATURES, K), PAPER1):
-        t_sweeps, t_seq = bench_sweep(args.steps, args.seeds, args.repeats, size)
+        t_sweeps, t_seq = bench_sweep(args.steps, args.seeds, args.repeats, size, devices=args.devices)
         for seed_batch, t_vmap in t_sweeps.items():
-            print(f"sweep  {size[1]:3d}->{size[0]:3d}, {args.seeds} seeds, seed_batch={str(seed_batch):4s}: "
+            print(f"sweep  {size[1]:3d}->{size[0]:3d}, {args.seeds} seeds, seed_batch={str(seed_batch):6s}: "
                   f"one program {t_vmap:8.3f} s   sequential: {t_seq:8.3f} s   ratio {t_seq / t_vmap:5.2f}x")
 
     t_loop, t_scan = bench_jax_step(args.step_timing_steps, args.step_repeats)

@@ -9,6 +9,7 @@ Python (as the PyTorch step is), and the same step inside the engine's ``lax.sca
 
     python benchmarks/sweep.py                 # CPU; torch comes from `pip install -e ".[bench]"`
     python benchmarks/sweep.py --steps 500     # quicker
+    python benchmarks/sweep.py --devices 2     # also the auto sweep sharded over 2 XLA devices (CPU: one per core)
 
 Each size is run with the engine's default ``seed_batch="auto"`` (on CPU, seeds are vmapped in groups
 whose widest matmul output fits 512 KiB, the groups run one after another in the same program) and

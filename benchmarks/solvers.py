@@ -26,15 +26,11 @@ flagged WRONG CODES, and "vs SPAMS" uses the fastest SPAMS row with valid output
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 
-# --devices N on CPU needs N XLA devices, which must be set before JAX starts
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--devices", type=int, default=1)
-_DEVICES = _pre.parse_known_args()[0].devices
-if _DEVICES > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={_DEVICES}".strip()
+from timing import best_of_rounds, best_time, devices_from_argv  # noqa: I001  (before JAX: it sets XLA_FLAGS)
+
+devices_from_argv()  # --devices N on CPU needs N XLA devices, set before JAX starts
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -43,7 +39,6 @@ import numpy as np  # noqa: E402
 import jaxsparse as js  # noqa: E402
 from jaxsparse.eval import flops  # noqa: E402
 from spams_worker import SpamsWorker  # noqa: E402
-from timing import best_of_rounds, best_time  # noqa: E402
 
 
 def objective_host(x, z, d, lam):

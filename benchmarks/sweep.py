@@ -24,12 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 
-# --devices N on CPU needs N XLA devices, which must be set before JAX starts
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--devices", type=int, default=1)
-_DEVICES = _pre.parse_known_args()[0].devices
-if _DEVICES > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={_DEVICES}".strip()
+from timing import best_of_rounds, best_time, devices_from_argv  # noqa: I001  (before JAX: it sets XLA_FLAGS)
+
+devices_from_argv()  # --devices N on CPU needs N XLA devices, set before JAX starts
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -37,7 +34,6 @@ import numpy as np  # noqa: E402
 from jaxsparse.cpu_codegen import set_cpu_codegen_flags  # noqa: E402
 from jaxsparse.experiments.sae_synthetic import DataConfig, ModelConfig, OptimConfig, SAEConfig, build  # noqa: E402
 from jaxsparse.train import TrainConfig, build_sweep, make_step  # noqa: E402
-from timing import best_of_rounds, best_time  # noqa: E402
 
 N_LATENTS, N_FEATURES, K, BATCH, LAM, LR = 256, 64, 8, 1024, 0.01, 1e-3
 PAPER1 = (16, 8, 3)  # the paper-1 default problem, for contrast: (n_latents, n_features, k)

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 from typing import Callable, Mapping
+
+
+def devices_from_argv() -> int:
+    """The script's ``--devices N`` (default 1), with XLA told to show N CPU devices
+    (``--xla_force_host_platform_device_count``, unless ``XLA_FLAGS`` already sets it), so that a
+    benchmark can split its work over one device per core. Call it before JAX is imported."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--devices", type=int, default=1)
+    n = pre.parse_known_args()[0].devices
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    return n
 
 
 def best_time(fn: Callable[[], object], repeats: int, *, warmup: bool = True) -> float:

@@ -309,7 +309,8 @@ class _Workers:
             if not (sub / rundir.RESULTS).is_file():
                 todo.append((exp.name, exp.module, config, method, str(sub), resume and (sub / rundir.CONFIG).is_file()))
         self.pending: set[str] = set()
-        self._run_dir, self._figure, self._drawn = str(run_dir), None, False
+        self._run_dir, self._figure = str(run_dir), None
+        self.loss_drawn = False  # whether a worker drew the run's loss figure (`close` waits for it)
         if len(todo) < 2:
             return
         todo.sort(key=lambda job: -(tasks[job[3]].cost or 0.0))  # the longest first (stable: then build order)
@@ -337,11 +338,6 @@ class _Workers:
             from jaxsparse.train.report import draw_loss_figure
 
             self._figure = self._pool.apply_async(draw_loss_figure, (self._run_dir,))
-
-    @property
-    def loss_drawn(self) -> bool:
-        """Whether a worker drew the run's loss figure (:func:`close` waited for it)."""
-        return self._drawn
 
     def wait(self, method: str) -> None:
         """Block until ``method`` has finished (at once if it is not being trained here)."""
@@ -376,7 +372,7 @@ class _Workers:
                 warnings.warn(f"another method failed too: {failure}", RuntimeWarning, stacklevel=2)
             if self._figure is not None and not interrupted:
                 try:
-                    self._drawn = bool(self._figure.get())
+                    self.loss_drawn = bool(self._figure.get())
                 except Exception as e:  # noqa: BLE001  (the report draws it again; the run's results are not at stake)
                     warnings.warn(f"drawing the loss figure in a worker failed ({type(e).__name__}: {e}); "
                                   "drawing it here", RuntimeWarning, stacklevel=2)

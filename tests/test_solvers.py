@@ -584,6 +584,23 @@ def test_warm_start_at_optimum_stays():
     assert obj(fista(d, x, lam=0.05, n_iter=5, init=z_star * 0.9)) < obj(z_star * 0.9)
 
 
+def test_fista_iteration_count_as_an_array_gives_the_static_iterates_from_one_program():
+    """``n_iter`` as an integer array (here traced under jit and vmap): the same codes, bit for bit, as
+    the static count for every budget, cold or warm, from one compiled program; a count <= 0 runs none."""
+    x, _, d = _problem()
+    warm = jnp.abs(jax.random.normal(jax.random.key(3), (x.shape[0], d.shape[0]))) * 0.1
+    run = jax.jit(lambda d, x, n, z0: fista(d, x, lam=0.05, n_iter=n, nonneg=True, init=z0))
+    for t in (1, 3, 17):
+        for z0 in (jnp.zeros_like(warm), warm):
+            np.testing.assert_array_equal(run(d, x, jnp.int32(t), z0), fista(d, x, lam=0.05, n_iter=t, nonneg=True, init=z0))
+    assert run._cache_size() == 1
+    np.testing.assert_array_equal(run(d, x, jnp.int32(0), warm), warm)
+    budgets = jnp.array([2, 5])  # vmapped over budgets: each row its own count
+    rows = jax.vmap(lambda n: fista(d, x, lam=0.05, n_iter=n))(budgets)
+    for row, t in zip(rows, (2, 5)):
+        np.testing.assert_array_equal(row, fista(d, x, lam=0.05, n_iter=t))
+
+
 def test_prox_operators_by_hand():
     v = jnp.array([-2.0, -0.5, 0.0, 0.3, 1.5])
     np.testing.assert_allclose(soft_threshold(v, 0.5), [-1.5, 0.0, 0.0, 0.0, 1.0])
@@ -626,6 +643,8 @@ BAD_CASES = [
     (lambda d, x: fista(d, x, lam=-0.1), ValueError, "`lam`"),
     (lambda d, x: ista(d, x, lam=0.1, n_iter=0), ValueError, "`n_iter`"),
     (lambda d, x: fista(d, x, lam=0.1, n_iter=2.5), TypeError, "`n_iter`"),
+    (lambda d, x: fista(d, x, lam=0.1, n_iter=jnp.array([3, 4])), TypeError, "`n_iter`"),
+    (lambda d, x: fista(d, x, lam=0.1, n_iter=jnp.float32(3)), TypeError, "`n_iter`"),
     (lambda d, x: fista(d, x.astype(jnp.int32), lam=0.1), TypeError, "`x`"),
     (lambda d, x: fista(d, x[:0], lam=0.1), ValueError, "`x`"),
     (lambda d, x: fista(d[None], x, lam=0.1), ValueError, "`dictionary`"),

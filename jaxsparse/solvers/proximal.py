@@ -28,10 +28,11 @@ gradient in the residual form; per iteration a gradient step ``2N`` and the soft
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsparse._checks import check_dictionary_and_signal, check_init, nonneg_scalar, positive_int
 from jaxsparse.solvers.prox import soft_threshold
@@ -128,8 +129,18 @@ def lasso_objective(dictionary: jax.Array, x: jax.Array, z: jax.Array, lam: floa
     return 0.5 * jnp.sum(residual**2, axis=-1) + lam * jnp.sum(jnp.abs(z), axis=-1)
 
 
+def iteration_count(n_iter: Any) -> tuple[int | None, jax.Array | None]:
+    """``(n_iter, None)`` for a static count (a Python or NumPy int >= 1), ``(None, count)`` for an
+    integer scalar array (it may be traced; a count <= 0 runs no iteration)."""
+    if isinstance(n_iter, (jax.Array, np.ndarray)):
+        if n_iter.ndim != 0 or not jnp.issubdtype(n_iter.dtype, jnp.integer):
+            raise TypeError(f"`n_iter` must be an int or an integer scalar array, got {n_iter.dtype}{list(n_iter.shape)}")
+        return None, jnp.asarray(n_iter, jnp.int32)
+    return positive_int("n_iter", n_iter), None
+
+
 @functools.partial(jax.jit, static_argnames=("n_iter", "nonneg", "accelerate", "restart"))
-def _proximal_gradient(dictionary, x, lam, init, *, n_iter, nonneg, accelerate, restart):
+def _proximal_gradient(dictionary, x, lam, init, count=None, *, n_iter, nonneg, accelerate, restart):
     n_latents, n_features = dictionary.shape
     dtype = x.dtype
     step = (1.0 / lipschitz_constant(dictionary)).astype(dtype)
@@ -161,7 +172,10 @@ def _proximal_gradient(dictionary, x, lam, init, *, n_iter, nonneg, accelerate, 
         y_new = z_new + beta[..., None] * (z_new - state.z)
         return ProxGradState(z_new, y_new, s_new), None
 
-    state, _ = jax.lax.scan(body, state, None, length=n_iter)
+    if count is None:
+        state, _ = jax.lax.scan(body, state, None, length=n_iter)
+    else:  # a while loop: one compiled program serves every count (forward mode only)
+        state = jax.lax.fori_loop(0, count, lambda _, st: body(st, None)[0], state)
     return state.z
 
 
@@ -182,21 +196,25 @@ def proximal_gradient(
       dictionary: ``[N, M]`` dictionary, rows are atoms (unit norm by convention; not required).
       x: ``[..., M]`` signals; leading axes are batch axes.
       lam: ``lam >= 0``, the l1 weight (may be a traced scalar, e.g. under ``vmap`` over a lambda grid).
-      n_iter: number of iterations (static).
+      n_iter: number of iterations: an int (static: one compiled program per count), or an integer
+        scalar array, which may be traced: one program serves every count, e.g. a sweep over
+        iteration budgets under ``jit`` (a ``while_loop``, so forward mode only; a count <= 0 runs
+        none). The codes are the static count's up to float rounding (bit for bit when the
+        arrays are arguments of the program rather than constants XLA may fold).
       nonneg: constrain ``z >= 0``.
       init: optional warm start ``[..., N]`` (e.g. an encoder's codes); zeros otherwise.
       accelerate: FISTA momentum (``False`` gives ISTA).
       restart: adaptive gradient restart of the momentum (FISTA only).
     Returns:
       ``[..., N]`` codes, differentiable in ``dictionary``, ``x``, ``lam`` and ``init``
-      through the unrolled iterations.
+      through the unrolled iterations (with a static ``n_iter``).
     """
     dictionary, x = check_dictionary_and_signal(dictionary, x)
     init = check_init(init, x, dictionary.shape[0])
     nonneg_scalar("lam", lam)
-    n_iter = positive_int("n_iter", n_iter)
+    n_iter, count = iteration_count(n_iter)
     return _proximal_gradient(
-        dictionary, x, jnp.asarray(lam, x.dtype), init,
+        dictionary, x, jnp.asarray(lam, x.dtype), init, count,
         n_iter=n_iter, nonneg=bool(nonneg), accelerate=bool(accelerate), restart=bool(restart and accelerate),
     )
 

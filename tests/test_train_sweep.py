@@ -408,3 +408,24 @@ def test_lazy_trained_loads_each_method_once_when_read():
     with pytest.raises(KeyError):
         trained["d"]
     assert "d" not in trained and "c" in trained
+
+
+def test_as_completed_yields_methods_as_their_workers_finish():
+    """Finished methods first (in the given order), then each as the workers report it; a plain
+    mapping in its own order; unknown names refused."""
+    from jaxsparse.train import as_completed
+    from jaxsparse.train.engine import _LazyTrained
+
+    class Workers:  # finishes "c", then "a", one per wait
+        pending = {"a", "c"}
+        finishing = ["c", "a"]
+
+        def wait_any(self):
+            self.pending.discard(self.finishing.pop(0))
+
+    trained = _LazyTrained(["a", "b", "c", "d"], lambda m: m.upper(), Workers())
+    assert list(as_completed(trained)) == ["b", "d", "c", "a"]
+    assert list(as_completed({"x": 1, "y": 2})) == ["x", "y"]
+    assert list(as_completed({"x": 1, "y": 2}, ["y"])) == ["y"]
+    with pytest.raises(KeyError, match="`methods`"):
+        as_completed({"x": 1}, ["x", "z"])

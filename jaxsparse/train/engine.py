@@ -26,7 +26,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -194,9 +194,9 @@ def fit(
       progress: show a progress bar per method (steps/s, ETA) on process 0.
       jobs: with several methods, train up to ``jobs`` of them at once, each in its own worker process
         pinned to its share of the cores (single-process runs only), the costliest first
-        (``Task.cost``). The analysis starts here as soon as a worker has nothing left to train: the
-        ``trained`` mapping it gets waits for each method it reads (the main job's last 12 s of training
-        ran on one core before). Each method runs the same compiled programs as
+        (``Task.cost``). The analysis starts here at once: the ``trained`` mapping it gets waits for
+        each method it reads, and :func:`as_completed` gives the methods in the order they finish, so
+        that each one's analysis runs while the others train. Each method runs the same compiled programs as
         with ``jobs=1``, on fewer threads: its numbers are the same up to the rounding of
         multi-threaded kernels (the main job's table was identical but for MLP-256, whose wide
         matmuls round differently on one thread: latent MCC 0.655 -> 0.645, within its seed spread).
@@ -261,9 +261,8 @@ def fit(
             try:
                 if workers is None or not workers.pending:
                     trained: Mapping[str, Trained] = {method: load(method) for method in tasks}
-                else:
-                    workers.wait_for_idle_worker()
-                    trained = _LazyTrained(list(tasks), load)
+                else:  # the analysis starts now, reading each method when it is trained (`as_completed`)
+                    trained = _LazyTrained(list(tasks), load, workers)
                 if exp.analyze is not None:
                     results = {"experiment": exp.name, **exp.analyze(config, trained, run_dir, progress)}
                 else:
@@ -297,8 +296,8 @@ class _Workers:
 
     Nothing starts when fewer than two methods are left (``pending`` is empty; the caller trains the
     last one itself). Results are collected in the calling process: :meth:`wait` blocks until one
-    method has finished, :meth:`wait_for_idle_worker` until some worker has nothing left to train,
-    :meth:`close` until all have finished (or, on ``KeyboardInterrupt``, stops them).
+    method has finished, :meth:`wait_any` until the next one does, :meth:`close` until all have
+    finished (or, on ``KeyboardInterrupt``, stops them).
     """
 
     def __init__(self, exp: registry.Experiment, config: Any, run_dir: Path, tasks: Mapping[str, Task], jobs: int, *,
@@ -344,9 +343,9 @@ class _Workers:
         while method in self.pending:
             self._collect_one()
 
-    def wait_for_idle_worker(self) -> None:
-        """Block until fewer methods are in flight than there are workers: a core is free."""
-        while self.pending and len(self.pending) >= self.n:
+    def wait_any(self) -> None:
+        """Block until one more method has finished (at once if none is training)."""
+        if self.pending:
             self._collect_one()
 
     def close(self) -> None:
@@ -391,12 +390,22 @@ class _Workers:
 
 
 class _LazyTrained(Mapping):
-    """``{method: Trained}`` handed to ``analyze`` while the last methods may still be training in
-    workers: reading a method waits for it (then restores it, once), so the analysis of the finished
-    methods runs on the cores that the workers no longer need."""
+    """``{method: Trained}`` handed to ``analyze`` while methods are still training in workers:
+    reading a method waits for it (then restores it, once); :func:`as_completed` gives the methods in
+    the order they finish, so the analysis of each runs while the others train."""
 
-    def __init__(self, methods: list[str], load) -> None:
-        self._methods, self._load, self._loaded = methods, load, {}
+    def __init__(self, methods: list[str], load, workers: _Workers | None = None) -> None:
+        self._methods, self._load, self._loaded, self._workers = methods, load, {}, workers
+
+    def _completed(self, methods: list[str]):
+        left = list(methods)
+        while left:
+            ready = next((m for m in left if self._workers is None or m not in self._workers.pending), None)
+            if ready is None:
+                self._workers.wait_any()
+            else:
+                left.remove(ready)
+                yield ready
 
     def __getitem__(self, method: str) -> Trained:
         if method not in self._loaded:
@@ -413,6 +422,33 @@ class _LazyTrained(Mapping):
 
     def __len__(self) -> int:
         return len(self._methods)
+
+
+def as_completed(trained: Mapping[str, Any], methods: Iterable[str] | None = None) -> Iterator[str]:
+    """The methods of ``trained`` (default: all, in build order) in the order their training finishes.
+
+    ``analyze`` gets ``trained`` while the methods still train in worker processes (``jaxsparse run``
+    on a multi-core CPU, :func:`default_jobs`); reading ``trained[method]`` waits for that method.
+    Iterating this instead yields the methods already trained first (in the given order), then each
+    one as its worker finishes it, so the analysis of every method overlaps the training of the
+    others and only the last one's is left when training ends. For any other mapping (one process):
+    the given order.
+
+    Example::
+
+        for method in jaxsparse.train.as_completed(trained):
+            rows[method] = my_scores(trained[method])
+
+    Raises:
+      KeyError: a method in ``methods`` that ``trained`` does not hold.
+    """
+    methods = list(trained) if methods is None else list(methods)
+    missing = [m for m in methods if m not in trained]
+    if missing:
+        raise KeyError(f"`methods` names methods that `trained` does not hold: {missing}")
+    if isinstance(trained, _LazyTrained):
+        return trained._completed(methods)
+    return iter(methods)
 
 
 def _core_shares(n: int) -> list[tuple[int, ...]]:

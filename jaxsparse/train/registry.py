@@ -26,9 +26,9 @@ class Experiment(NamedTuple):
         after the other, each into ``methods/<method>/``).
       analyze: ``analyze(config, trained, run_dir, progress) -> results`` for several-method
         experiments: ``trained`` maps each method to its :class:`~jaxsparse.train.engine.Trained`
-        (a read-only ``Mapping``: with worker processes the analysis starts while the last methods
-        still train, and reading one waits for it, so read the methods trained last, the cheapest,
-        last); it may write figures into ``run_dir/figures`` and returns the body of ``results.json``
+        (a read-only ``Mapping``: with worker processes the analysis starts while the methods still
+        train, and reading one waits for it; iterate :func:`~jaxsparse.train.as_completed` to read
+        each as soon as it is trained); it may write figures into ``run_dir/figures`` and returns the body of ``results.json``
         (a :func:`~jaxsparse.train.rundir.summarize` of the headline numbers, plus ``methods``).
         It never trains: every trained model comes from the engine. ``None``: the methods' own results.
       module: the module that registered it (recorded in ``config.json``).

@@ -25,7 +25,7 @@ from jaxsparse import solvers
 from jaxsparse.eval import flops
 from jaxsparse.losses import lasso_lam
 from jaxsparse.models import sparse_coding as sc
-from jaxsparse.train import Trained, rundir
+from jaxsparse.train import Trained, as_completed, rundir
 
 
 class Method(NamedTuple):
@@ -100,28 +100,25 @@ def _timing(t: Trained) -> tuple[float, float]:
     return timing.get("train_s", 0.0), timing.get("compile_s", 0.0)
 
 
-def encoder_methods(config: AmortisationGapConfig, regime: str, trained: Mapping[str, Trained], x: jax.Array,
-                    bar: Any = None) -> list[Method]:
-    """Every trained encoder of ``regime`` applied to the test signals ``x [S, B, M]``."""
-    out, train_flops = [], training_flops(config)
-    for label, kind, encoder, kw in encoder_specs(config, regime):
-        t = trained[f"{regime}/{label}"]
-        params = t.state.params
-        codes, infer_s, compile_s = timed(lambda p, x: encoder.apply(p, x), params["encoder"], x,
-                                          label=f"{regime}/{label}", bar=bar)
-        dictionary = params["decoder"]["w"] if regime == "unknown" else t.sources["dictionary"]
-        train_s, train_compile_s = _timing(t)
-        out.append(Method(
-            regime, label, "encoder", codes, dictionary, flops(kind, **_sizes(config), **kw),
-            train_flops[f"{regime}/{label}"], train_s, train_compile_s + compile_s, infer_s, regime == "unknown"))
-    return out
+def encoder_method(config: AmortisationGapConfig, regime: str, label: str, t: Trained, x: jax.Array,
+                   bar: Any = None) -> Method:
+    """The trained encoder ``<regime>/<label>`` applied to the test signals ``x [S, B, M]``."""
+    _, kind, encoder, kw = next(spec for spec in encoder_specs(config, regime) if spec[0] == label)
+    params = t.state.params
+    codes, infer_s, compile_s = timed(lambda p, x: encoder.apply(p, x), params["encoder"], x,
+                                      label=f"{regime}/{label}", bar=bar)
+    dictionary = params["decoder"]["w"] if regime == "unknown" else t.sources["dictionary"]
+    train_s, train_compile_s = _timing(t)
+    return Method(regime, label, "encoder", codes, dictionary, flops(kind, **_sizes(config), **kw),
+                  training_flops(config)[f"{regime}/{label}"], train_s, train_compile_s + compile_s, infer_s,
+                  regime == "unknown")
 
 
 def _adam_codes(d, x, lam, *, n_steps, lr):
     return sc.fit_codes(d, x, lam=lam, n_steps=n_steps, lr=lr)
 
 
-def _fista(d, x, lam, z0=None, *, n_iter):
+def _fista(d, x, lam, z0, n_iter):  # n_iter traced: one compiled program serves every budget, cold or warm
     return solvers.fista(d, x, lam=lam, n_iter=n_iter, nonneg=True, init=z0)
 
 
@@ -141,8 +138,10 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
 
     ``lam`` is the per-sample Lasso weight the dictionary was trained with (the Adam fit minimises
     the same objective in the paper's scaling, ``lam * 2N / M``). With ``warm``, FISTA starts from
-    that encoder's codes and its inference FLOPs are added. ``lam`` enters the solvers as an array,
-    so one compiled program per solver (kept in ``cache``) serves every dictionary and weight.
+    that encoder's codes and its inference FLOPs are added. ``lam`` and FISTA's budget enter the
+    solvers as arrays (a cold FISTA starts from zeros given as its warm start), so one compiled
+    program per solver (kept in ``cache``) serves every dictionary, weight and budget: 12 FISTA
+    programs per run took 4-5 s of compiling before.
     """
     m, n, mf = config.methods, config.data.n_latents, config.data.n_features
     decode = flops("matmul", **_sizes(config))
@@ -161,12 +160,14 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     if adam:
         add(f"{prefix}Adam-{m.code_steps}", "adam", partial(_adam_codes, n_steps=m.code_steps, lr=m.code_lr),
             (dictionary, x, lams * (2 * n / mf)), flops("adam_codes", **_sizes(config), n_iter=m.code_steps))
+    z0 = jax.numpy.zeros(x.shape[:-1] + (n,), x.dtype) if warm is None else warm.codes
     for t in m.fista_iters:
+        budget = jax.numpy.full((dictionary.shape[0],), t, jax.numpy.int32)
         if warm is None:
-            add(f"{prefix}FISTA-{t}", "fista", partial(_fista, n_iter=t), (dictionary, x, lams),
+            add(f"{prefix}FISTA-{t}", "fista", _fista, (dictionary, x, lams, z0, budget),
                 flops("fista", **_sizes(config), n_iter=t, nonneg=True) + decode)
         else:
-            add(f"{prefix}FISTA-{t} (warm)", "fista-warm", partial(_fista, n_iter=t), (dictionary, x, lams, warm.codes),
+            add(f"{prefix}FISTA-{t} (warm)", "fista-warm", _fista, (dictionary, x, lams, z0, budget),
                 flops("fista", **_sizes(config), n_iter=t, nonneg=True) + decode + warm.inference_flops)
     if exact and warm is None and m.exact_solvers:
         add(f"{prefix}OMP-{config.data.k}", "omp", partial(_omp, k=config.data.k), (dictionary, x, lams),
@@ -181,38 +182,56 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
     return out
 
 
-def regime_methods(config: AmortisationGapConfig, regime: str, trained: Mapping[str, Trained], sources: dict,
-                   bar: Any = None, cache: dict | None = None) -> list[Method]:
-    """All methods of one regime (see the package docstring); ``cache`` keeps compiled solvers."""
+def true_dictionary_methods(config: AmortisationGapConfig, sources: dict, bar: Any = None,
+                            cache: dict | None = None) -> list[Method]:
+    """The known-D regime's solvers on the true dictionary (they need no trained model)."""
+    lam = lasso_lam(config.methods.lam, config.data.n_latents, config.data.n_features)
+    return solver_methods(config, "known_d", sources["x_test"], sources["dictionary"], "true D + ", lam=lam,
+                          training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
+
+
+def trained_methods(config: AmortisationGapConfig, method: str, t: Trained, sources: dict, bar: Any = None,
+                    cache: dict | None = None) -> list[Method]:
+    """Everything inferred with the trained ``method`` (``"<regime>/<label>"``): an encoder's test codes
+    (the unknown SAE's also with inference-time optimisation on its decoder), or every solver on a
+    learned dictionary (``unknown/SC``, ``unknown/DL``) at the Lasso weight it was trained with."""
+    regime, label = method.split("/", 1)
     x = sources["x_test"]
     m, d = config.methods, config.data
     paper_lam = lasso_lam(m.lam, d.n_latents, d.n_features)
-    encs = encoder_methods(config, regime, trained, x, bar)
-    if regime == "known_z":
-        return encs
-    if regime == "known_d":
-        return encs + solver_methods(config, regime, x, sources["dictionary"], "true D + ", lam=paper_lam,
-                                     training_flops=0, train_s=0.0, compile_s=0.0, learned=False, bar=bar, cache=cache)
-    train_flops = training_flops(config)
-
-    def on_learned(name: str, lam: float) -> list[Method]:  # a learned dictionary with every solver, at its own weight
-        t = trained[f"unknown/{name}"]
+    if regime == "unknown" and label in ("SC", "DL"):
         train_s, compile_s = _timing(t)
-        return solver_methods(config, regime, x, learned_dictionary(t.state.params), f"{name}: ", lam=lam,
-                              training_flops=train_flops[f"unknown/{name}"], train_s=train_s, compile_s=compile_s,
+        return solver_methods(config, regime, x, learned_dictionary(t.state.params), f"{label}: ",
+                              lam=paper_lam if label == "SC" else m.dl_lam,
+                              training_flops=training_flops(config)[method], train_s=train_s, compile_s=compile_s,
                               learned=True, bar=bar, cache=cache)
+    enc = encoder_method(config, regime, label, t, x, bar)
+    if regime != "unknown" or label != "SAE":
+        return [enc]
+    # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
+    kw = dict(lam=paper_lam, training_flops=enc.training_flops, train_s=enc.train_s, compile_s=enc.compile_s,
+              learned=True, bar=bar, cache=cache)
+    return [enc, *solver_methods(config, regime, x, enc.dictionary, "SAE+ITO: ", **kw),
+            *solver_methods(config, regime, x, enc.dictionary, "SAE+", adam=False, warm=enc, **kw)]
 
-    sc = on_learned("SC", paper_lam)  # SC is always trained
-    ito = []
-    sae = next((e for e in encs if e.label == "SAE"), None)
-    if sae is not None:  # SAE+ITO: the SAE's decoder frozen; Adam from scratch (paper) or FISTA warm-started.
-        kw = dict(lam=paper_lam, training_flops=sae.training_flops, train_s=sae.train_s, compile_s=sae.compile_s,
-                  learned=True, bar=bar, cache=cache)
-        ito = (solver_methods(config, regime, x, sae.dictionary, "SAE+ITO: ", **kw)
-               + solver_methods(config, regime, x, sae.dictionary, "SAE+", adam=False, warm=sae, **kw))
-    # DL last: it trains last (the cheapest method), and the analysis reads it only when it is done
-    dl = on_learned("DL", m.dl_lam) if "unknown/DL" in trained else []
-    return encs + sc + dl + ito
+
+ITO = "unknown/SAE+ITO"  # the rows of inference-time optimisation on the unknown SAE's decoder
+
+
+def table_blocks(config: AmortisationGapConfig) -> dict[str, list[str]]:
+    """``{regime: its blocks of the results table, in order}``: its encoders, then the known-D
+    regime's solvers on the true dictionary (``"true D"``), or the unknown regime's solvers on SC's
+    and DL's dictionaries and on the SAE's (:data:`ITO`)."""
+    blocks = {}
+    for regime in config.methods.regimes:
+        labels = [label for label, *_ in encoder_specs(config, regime)]
+        blocks[regime] = [f"{regime}/{label}" for label in labels]
+        if regime == "known_d":
+            blocks[regime].append("true D")
+        if regime == "unknown":
+            blocks[regime] += ["unknown/SC"] + (["unknown/DL"] if config.methods.dl_iters else []) + (
+                [ITO] if "SAE" in labels else [])
+    return blocks
 
 
 def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict[str, Any]:
@@ -231,20 +250,42 @@ def entry(method: Method, host: dict[str, np.ndarray], seeds: list[int]) -> dict
 
 def analyze(config: AmortisationGapConfig, trained: Mapping[str, Trained], run_dir: Path, progress: bool) -> dict[str, Any]:
     """Inference-time methods on the trained models, every method scored on the test set, the
-    headline summary, ``results.md`` and ``figures/``; returns the body of ``results.json``."""
-    sources = next(iter(trained.values())).sources
-    host = jax.tree.map(np.asarray, sources)
+    headline summary, ``results.md`` and ``figures/``; returns the body of ``results.json``.
+
+    Each trained method is analysed as soon as it is trained (:func:`jaxsparse.train.as_completed`),
+    the true dictionary's solvers once the first one is (its test set comes with every method), and
+    a regime's figures are drawn once its last method is, so that with the methods training in
+    worker processes only the last method's inference and figures are left when training ends. The
+    wall times in the table are measured beside that training.
+    """
     seeds = config.train.seed_values
-    entries = []
+    blocks = table_blocks(config)
+    rows: dict[str, list[dict[str, Any]]] = {}  # table block -> its entries
+    drawn: list[str] = []  # regimes whose figures are drawn
     cache: dict = {}  # compiled solvers, shared by the regimes' dictionaries
+    sources = host = None
     with tqdm(desc="inference", unit="method", disable=not progress, dynamic_ncols=True) as bar:
-        for regime in config.methods.regimes:
-            entries += [entry(mth, host, seeds) for mth in regime_methods(config, regime, trained, sources, bar, cache)]
+        for method in as_completed(trained):
+            t = trained[method]
+            if sources is None:
+                sources, host = t.sources, jax.tree.map(np.asarray, t.sources)
+                if "known_d" in config.methods.regimes:
+                    rows["true D"] = [entry(m, host, seeds) for m in true_dictionary_methods(config, sources, bar, cache)]
+            found = [entry(m, host, seeds) for m in trained_methods(config, method, t, sources, bar, cache)]
+            if method == "unknown/SAE":
+                found, rows[ITO] = found[:1], found[1:]
+            rows[method] = found
+            for regime, keys in blocks.items():
+                if regime not in drawn and all(k in rows for k in keys) and rundir.is_writer():
+                    report.regime_figures(run_dir / rundir.FIGURES, regime, [r for k in keys for r in rows[k]],
+                                          config.data.n_test)
+                    drawn.append(regime)
+    entries = [row for keys in blocks.values() for key in keys for row in rows[key]]
     results = {"seeds": seeds, "n_test": config.data.n_test,
                "devices": f"{jax.device_count()} x {jax.devices()[0].platform}",
                **report.headline(entries, seeds), "frontier": report.frontier(entries), "methods": entries}
     if rundir.is_writer():
-        table = report.write(run_dir, results)
+        table = report.write(run_dir, results, drawn=tuple(drawn))
         if progress:
             print(table)
     return results

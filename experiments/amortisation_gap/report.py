@@ -90,8 +90,14 @@ def table(entries: list[dict[str, Any]]) -> str:
     return "\n".join([head, *rows])
 
 
-def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int) -> list[Path]:
-    """Per regime: latent MCC vs inference FLOPs, and vs training + inference FLOPs (error bars: std)."""
+def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int, *, skip: tuple[str, ...] = ()) -> list[Path]:
+    """Per regime (but those in ``skip``): :func:`regime_figures`."""
+    return [path for regime in dict.fromkeys(e["regime"] for e in entries) if regime not in skip
+            for path in regime_figures(out_dir, regime, entries, n_test)]
+
+
+def regime_figures(out_dir: Path, regime: str, entries: list[dict[str, Any]], n_test: int) -> list[Path]:
+    """``regime``'s latent MCC vs inference FLOPs, and vs training + inference FLOPs (error bars: std)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,46 +105,46 @@ def figures(out_dir: Path, entries: list[dict[str, Any]], n_test: int) -> list[P
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for regime in dict.fromkeys(e["regime"] for e in entries):
-        rows = [e for e in entries if e["regime"] == regime and e["inference_flops"]]
-        for total in (False, True):
-            fig, ax = plt.subplots(figsize=(8, 5))
-            style = 0
-            for family in dict.fromkeys(e["family"] for e in rows):
-                fam = [e for e in rows if e["family"] == family]
-                groups = dict.fromkeys(e["label"].split("FISTA-")[0] for e in fam)
-                for group in groups:
-                    g = [e for e in fam if e["label"].startswith(group)]
-                    xs = np.array([e["inference_flops"] * (n_test if total else 1) + (e["training_flops"] if total else 0)
-                                   for e in g], float)
-                    ys = np.array([e["mean"]["mcc"] for e in g])
-                    err = np.array([e["std"]["mcc"] for e in g])
-                    order = np.argsort(xs)
-                    label = group + "FISTA" if family.startswith("fista") else ", ".join(e["label"] for e in g)
-                    ax.errorbar(xs[order], ys[order], yerr=err[order], marker="osD^v<>p*hX"[style % 11], capsize=3,
-                                color=plt.cm.tab20(style % 20), linestyle="-" if len(g) > 1 else "none", label=label)
-                    style += 1
-            ax.set_xscale("log")
-            ax.set_xlabel("training + inference FLOPs (test set)" if total else "inference FLOPs per sample")
-            ax.set_ylabel("latent MCC (test)")
-            ax.set_title(f"{regime}: latent MCC vs {'total' if total else 'inference'} compute")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
-            fig.tight_layout()
-            path = out_dir / f"{regime}_mcc_vs_{'total' if total else 'inference'}_flops.png"
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
-            paths.append(path)
+    rows = [e for e in entries if e["regime"] == regime and e["inference_flops"]]
+    for total in (False, True):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        style = 0
+        for family in dict.fromkeys(e["family"] for e in rows):
+            fam = [e for e in rows if e["family"] == family]
+            groups = dict.fromkeys(e["label"].split("FISTA-")[0] for e in fam)
+            for group in groups:
+                g = [e for e in fam if e["label"].startswith(group)]
+                xs = np.array([e["inference_flops"] * (n_test if total else 1) + (e["training_flops"] if total else 0)
+                               for e in g], float)
+                ys = np.array([e["mean"]["mcc"] for e in g])
+                err = np.array([e["std"]["mcc"] for e in g])
+                order = np.argsort(xs)
+                label = group + "FISTA" if family.startswith("fista") else ", ".join(e["label"] for e in g)
+                ax.errorbar(xs[order], ys[order], yerr=err[order], marker="osD^v<>p*hX"[style % 11], capsize=3,
+                            color=plt.cm.tab20(style % 20), linestyle="-" if len(g) > 1 else "none", label=label)
+                style += 1
+        ax.set_xscale("log")
+        ax.set_xlabel("training + inference FLOPs (test set)" if total else "inference FLOPs per sample")
+        ax.set_ylabel("latent MCC (test)")
+        ax.set_title(f"{regime}: latent MCC vs {'total' if total else 'inference'} compute")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.tight_layout()
+        path = out_dir / f"{regime}_mcc_vs_{'total' if total else 'inference'}_flops.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 
-def write(out_dir: str | Path, results: dict[str, Any]) -> str:
-    """Write ``results.md`` and ``figures/``; return the table."""
+def write(out_dir: str | Path, results: dict[str, Any], *, drawn: tuple[str, ...] = ()) -> str:
+    """Write ``results.md`` and ``figures/`` (but the figures of the regimes in ``drawn``, drawn
+    already by :func:`regime_figures`); return the table."""
     out_dir = Path(out_dir)
     text = table(results["methods"]) + "\n\nCompute frontier (inference FLOPs per sample):\n\n" + frontier_table(
         results.get("frontier", []))
     n_test = results.get("n_test", 1024)
-    figures(out_dir / "figures", results["methods"], n_test)
+    figures(out_dir / "figures", results["methods"], n_test, skip=drawn)
     (out_dir / "results.md").write_text(
         f"# amortisation-gap\n\nseeds {results['seeds']}, {results['devices']}; mean ± std over seeds (ddof=1)\n\n{text}\n")
     return text

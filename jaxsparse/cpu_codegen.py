@@ -8,8 +8,17 @@ last dimension is 12 to 40 runs as scalar code, 5 to 7 times slower than with a 
 or of 48 and more (below). Small models meet this everywhere: paper 1's SAE has 16 latents, so its
 activations, their gradients and the loss terms are ``[B, 16]`` arrays.
 
-:data:`LLVM_OPTIONS` caps LLVM's full unrolling at 16 iterations and allows interleave groups of 16.
-Measured (``python benchmarks/cpu_codegen.py``: one core of an AVX-512 Xeon, jaxlib 0.10.2, each side
+:data:`LLVM_OPTIONS` caps LLVM's full unrolling at 15 iterations and allows interleave groups of 16.
+The cap was 16 at first; a width-16 loop was then still unrolled, and a fusion adding a constant to a
+``[..., 16]`` array (as the gradients of paper 1's 16-latent models do) stayed scalar. Measured with
+``python benchmarks/cpu_codegen.py --compare 16`` (one core, caps 16 and 15 in alternating processes,
+best of 2 rounds): ``x + c`` at width 16 33.4 -> 7.2 us per pass (widths 12 to 15 take 33 us
+either way, the others 7-8 us), ``max(x, 0) - 0.5`` at width 16 8.0 -> 10.5 us (others unchanged);
+one training step of 5 seeds: JumpReLU 571 -> 449 us, LISTA-3 1075 -> 990 us, dictionary learning
+8.9 -> 7.4 ms, SAE, sparse coding and known-Z SAE 5-6 % and MLP-32 and MLP-256 2 % faster. TopK-3
+took 596 us (580 us at the cap of 16 with its ranks laid out for that cap, 1530 us without:
+:func:`jaxsparse.models.encoders.keep_top_k`).
+Measured with the first cap of 16 (``python benchmarks/cpu_codegen.py``: one core of an AVX-512 Xeon, jaxlib 0.10.2, each side
 in its own process): ``max(x, 0) - 0.5`` on 81 920 float32 in a ``fori_loop`` took 54.5-54.8 us per
 pass at widths 12 to 32 without the options and 8.1-10.0 us with them (8.2-10.2 us at 4, 8, 48, 64
 and 256 either way); one training step of 5 seeds of paper 1's models: SAE 476 -> 344 us, TopK-3
@@ -34,7 +43,7 @@ import importlib.util
 import os
 from typing import MutableMapping
 
-LLVM_OPTIONS = ("-max-interleave-group-factor=16", "-unroll-full-max-count=16")
+LLVM_OPTIONS = ("-max-interleave-group-factor=16", "-unroll-full-max-count=15")
 """LLVM options :func:`set_cpu_codegen_flags` adds (see the module docstring)."""
 
 _FLAG = "--xla_backend_extra_options"

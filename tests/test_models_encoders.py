@@ -131,3 +131,22 @@ def test_keep_top_k_matches_solver_top_k():
     np.testing.assert_array_equal(E.keep_top_k(u, 3), top_k(u, 3, nonneg=True))
     ties = jnp.array([[1.0, 1.0, 1.0, 0.5]])
     assert int(jnp.sum(E.keep_top_k(ties, 2) > 0)) == 2
+    np.testing.assert_array_equal(E.keep_top_k(ties, 2), [[1.0, 1.0, 0.0, 0.0]])  # the lower indices
+
+
+def test_keep_top_k_derivatives_are_those_of_its_definition():
+    """Reverse and forward mode through the once-computed mask equal JAX's own derivatives of
+    ``where(rank < k, relu(u), 0)`` (ranks by a sort), negative and tied entries included."""
+    u = jax.random.normal(jax.random.key(4), (40, 12)).at[:, 3].set(0.0).at[:5, 7].set(0.25).at[:5, 8].set(0.25)
+
+    def reference(u, k=4):
+        order = jnp.argsort(-u, axis=-1, stable=True)  # ties: lower index first
+        rank = jnp.argsort(order, axis=-1)
+        return jnp.where(rank < k, jax.nn.relu(u), 0)
+
+    ours = lambda u: E.keep_top_k(u, 4)  # noqa: E731
+    np.testing.assert_array_equal(ours(u), reference(u))
+    g = jax.random.normal(jax.random.key(5), u.shape)
+    loss = lambda f: lambda u: jnp.sum(f(u) * g)  # noqa: E731
+    np.testing.assert_array_equal(jax.grad(loss(ours))(u), jax.grad(loss(reference))(u))
+    np.testing.assert_array_equal(jax.jvp(ours, (u,), (g,))[1], jax.jvp(reference, (u,), (g,))[1])

@@ -35,15 +35,18 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
-AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, two
-runs alternating with the code of 782afb1): **3 min 15 s and 3 min 19 s** against 3 min 27 s and 3
-min 31 s, with each pair's summed ``train_s`` equal within 1 %. The VM's speed drifts by up to 1.7x
-between minutes (the same code took 3 min 54 s to 4 min 27 s in slower phases), so compare each
-method's ``train_s`` in ``methods/*/*/results.json``. In the first new run: 173 s of training (the
-methods' own steps: 307 s of one core's time), then 22 s from the end of the last method to the exit.
-The analysis (restoring, inference, scoring, figures; about 35 s of work: compiling 46 solver programs
-12 s, running them 10 s, matplotlib 9 s) starts as soon as a worker has nothing left to train, beside
-the last method (DL, read last), and that worker draws the loss figure. Where the training time goes: the methods
+AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, runs
+alternating with the code of fa23720, three pairs): **3 min 1 s, 3 min 5 s and 3 min 3 s** against
+3 min 16 s, 3 min 17 s and 3 min 15 s, with all 975 per-seed scores bit for bit the same in each
+pair. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s`` in
+``methods/*/*/results.json``. The run is bound by the work of both cores (352-357 s of CPU time for
+181-185 s): the methods' summed ``train_s`` is 306-313 s (wall seconds of their workers, partly
+shared with the analysis), compiling and initialising each method takes about 2 s, starting the
+three processes 6 s, and the analysis (restoring, inference, scoring, figures) 34-36 s of the main
+process. The analysis runs beside the training: each
+method is analysed as soon as it is trained (:func:`jaxsparse.train.as_completed`), the true
+dictionary's solvers once the first is, and a regime's figures once its last method is, so 4-7 s
+are left after the last method (20-22 s when the analysis waited for an idle worker). Where the training time goes: the methods
 train two at a time in worker processes (``--jobs``, default 2 on a CPU), each pinned to one core,
 the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). MLP-256
 (1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a time
@@ -55,7 +58,10 @@ one vmap), 4 min 21-28 s there after the workers, the matmul gradient and the se
 the LLVM options of :mod:`jaxsparse.cpu_codegen` (5 min 6 s -> 4 min 5 s), then TopK's rank layout
 (45 -> 24 s), lighter imports (3.5 -> 2.3 s per process), sources and initial states compiled at
 -O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s): 3 min 35 s; then the
-analysis beside the last method, NumPy checkpoint fingerprints and the homotopy seed by seed. The known regimes train
+analysis beside the last method, NumPy checkpoint fingerprints and the homotopy seed by seed: 3 min
+15-19 s; then LLVM's full unrolling capped at 15 (JumpReLU, LISTA-3 and DL 1.09-1.27x per step),
+the analysis of each method as it finishes, one FISTA program for every budget and DL trained before
+the known regimes' SAEs (its FLOPs understate its time, and its analysis fits Adam codes). The known regimes train
 MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
 (measured before issue 15).
 

@@ -88,7 +88,9 @@ def loss_figure(runs: dict[str, list[dict[str, Any]]], path: str | os.PathLike, 
             ax.legend(fontsize=7)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
-    fig.tight_layout()
+    # fixed margins: tight_layout measured every tick label again, 0.7 of the 1.9 s of a 12-panel figure
+    fig.subplots_adjust(left=1.15 / (4.5 * cols), right=1 - 0.15 / (4.5 * cols), bottom=0.5 / (3.2 * rows_),
+                        top=1 - 0.35 / (3.2 * rows_), wspace=0.42, hspace=0.5)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

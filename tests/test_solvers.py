@@ -382,6 +382,26 @@ def test_homotopy_schedules_give_the_same_codes():
     assert h.default_schedule() == (h.CPU_SCHEDULE if jax.default_backend() == "cpu" else h.ACCELERATOR_SCHEDULE)
 
 
+def test_homotopy_compacts_only_batches_worth_a_second_loop(monkeypatch):
+    """Compaction (the running samples gathered into a batch of B/4) adds a loop to the program; below
+    ``COMPACT_MIN_WORK`` (B M N multiply-adds per pass) it is left out. Either way the same codes."""
+    h = _module("homotopy")
+    x, _, d = sparse_coding_data(jax.random.key(7), 256, 32, 16, 4, noise=0.01)  # B M N = 131072
+    lam = jnp.asarray(0.05, jnp.float32)
+
+    def run():  # the unjitted body: traced afresh each time (the jitted solver would reuse its trace)
+        fn = lambda d, x: h._homotopy_body(d, x, lam, None, max_active=16, max_steps=64, nonneg=True,  # noqa: E731
+                                           fallback_iters=50, schedule=h.CPU_SCHEDULE)
+        loops = str(jax.make_jaxpr(fn)(d, x)).count("while[")
+        return jax.jit(fn)(d, x)[0], loops
+
+    z_plain, loops_plain = run()
+    monkeypatch.setattr(h, "COMPACT_MIN_WORK", 0)
+    z_compact, loops_compact = run()
+    assert h.COMPACT_MIN_WORK == 0 and loops_compact > loops_plain
+    np.testing.assert_allclose(z_compact, z_plain, atol=2e-6)
+
+
 def _dot_precisions(jaxpr) -> set:
     """The ``precision`` of every ``dot_general`` in a jaxpr and the jaxprs nested in it."""
     found = set()

@@ -152,14 +152,15 @@ def solver_methods(config: AmortisationGapConfig, regime: str, x: jax.Array, dic
         key = (fn.func, tuple(sorted(fn.keywords.items()))) if isinstance(fn, partial) else fn
         return timed(fn, *args, label=f"{regime}/{name}", bar=bar, cache=cache, key=key, sequential=sequential)
 
-    def add(name, family, fn, args, inference_flops):
-        codes, infer_s, solve_compile_s = run(name, fn, args)
+    def add(name, family, fn, args, inference_flops, sequential=False):
+        codes, infer_s, solve_compile_s = run(name, fn, args, sequential)
         out.append(Method(regime, name, family, codes, dictionary, inference_flops, training_flops, train_s,
                           compile_s + solve_compile_s, infer_s, learned))
 
     if adam:
         add(f"{prefix}Adam-{m.code_steps}", "adam", partial(_adam_codes, n_steps=m.code_steps, lr=m.code_lr),
-            (dictionary, x, lams * (2 * n / mf)), flops("adam_codes", **_sizes(config), n_iter=m.code_steps))
+            (dictionary, x, lams * (2 * n / mf)), flops("adam_codes", **_sizes(config), n_iter=m.code_steps),
+            sequential=True)  # seed by seed: each seed's codes stay in cache (2.9 against 3.1 s, one core)
     z0 = jax.numpy.zeros(x.shape[:-1] + (n,), x.dtype) if warm is None else warm.codes
     for t in m.fista_iters:
         budget = jax.numpy.full((dictionary.shape[0],), t, jax.numpy.int32)

@@ -36,11 +36,14 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
 AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, runs
-alternating with the code of fa23720, four pairs): **3 min 1 s, 3 min 5 s, 3 min 3 s and 3 min 1 s**
-against 3 min 16 s, 3 min 17 s, 3 min 15 s and 3 min 30 s (that one in a slow phase: 406 s of CPU
-time against 374-376 s), with all 975 per-seed scores bit for bit the same in each pair. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s`` in
-``methods/*/*/results.json``. The run is bound by the work of both cores (352-357 s of CPU time for
-181-185 s): the methods' summed ``train_s`` is 306-313 s (wall seconds of their workers, partly
+alternating with the code of fa23720): **2 min 56 s and 3 min 0 s** (176.5 and 179.9 s) against 3
+min 16 s and 3 min 15 s, every per-seed score bit for bit the same but the four homotopy rows'
+(float rounding, at most 3.3e-7 relative: the homotopy no longer compacts batches this small,
+``solvers.homotopy.COMPACT_MIN_WORK``). Before that change four pairs gave 3 min 1 s, 3 min 5 s, 3 min
+3 s and 3 min 1 s against 3 min 16 s, 3 min 17 s, 3 min 15 s and 3 min 30 s (that one in a slow
+phase: 406 s of CPU time against 374-376 s), all 975 per-seed scores bit for bit the same. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s`` in
+``methods/*/*/results.json``. The run is bound by the work of both cores (345-349 s of CPU time for
+176-180 s; these figures from the runs of 181-185 s): the methods' summed ``train_s`` is 306-313 s (wall seconds of their workers, partly
 shared with the analysis), compiling and initialising each method takes about 2 s, starting the
 three processes 6 s, and the analysis (restoring, inference, scoring, figures) 34-36 s of the main
 process. The analysis runs beside the training: each

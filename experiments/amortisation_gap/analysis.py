@@ -67,7 +67,8 @@ def timed(fn: Callable, *args, label: str = "", bar: Any = None, cache: dict | N
     """``(jit(vmap(fn))(*args), steady-state seconds, compile seconds)`` over the leading seed axis.
 
     ``sequential``: ``lax.map`` over the seeds instead of ``vmap``, for solvers whose work depends on
-    the data. Under ``vmap`` a ``lax.cond`` with a per-seed predicate becomes a select that runs both
+    the data, and for long loops whose state stays in cache only seed by seed (the Adam code fit:
+    2.9 against 3.1 s on one core). Under ``vmap`` a ``lax.cond`` with a per-seed predicate becomes a select that runs both
     branches: the homotopy's FISTA fallback (500 iterations) ran for every seed although no sample
     needed it, 0.25 s per dictionary against 0.04 s seed by seed.
 

@@ -36,8 +36,8 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
 AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, runs
-alternating with the code of fa23720): **2 min 56 s and 3 min 0 s** (176.5 and 179.9 s) against 3
-min 16 s and 3 min 15 s, every per-seed score bit for bit the same but the four homotopy rows'
+alternating with the code of fa23720): **2 min 56 s, 3 min 0 s and 3 min 1 s** (176.5, 179.9 and
+181.0 s) against 3 min 16 s, 3 min 15 s and 3 min 15 s, every per-seed score bit for bit the same but the four homotopy rows'
 (float rounding, at most 3.3e-7 relative: the homotopy no longer compacts batches this small,
 ``solvers.homotopy.COMPACT_MIN_WORK``). Before that change four pairs gave 3 min 1 s, 3 min 5 s, 3 min
 3 s and 3 min 1 s against 3 min 16 s, 3 min 17 s, 3 min 15 s and 3 min 30 s (that one in a slow

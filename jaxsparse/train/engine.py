@@ -202,7 +202,7 @@ def fit(
         matmuls round differently on one thread: latent MCC 0.655 -> 0.645, within its seed spread).
         Small models leave a CPU's other cores idle (a 5-seed 16x8 SAE steps as fast on 1 core as
         on 2): with ``jobs=2`` the main job took 4 min 21-28 s on 2 AMD cores, 6 min 25 s before the
-        workers were pinned and 7 min 48 s with ``jobs=1`` (:func:`default_jobs`); 2 min 56 s to 3 min 0 s on the
+        workers were pinned and 7 min 48 s with ``jobs=1`` (:func:`default_jobs`); 2 min 56 s to 3 min 1 s on the
         Xeon VM later (``experiments/amortisation_gap/__init__.py``).
     Returns:
       the contents of ``results.json``.

@@ -210,5 +210,5 @@ def build(config: AmortisationGapConfig) -> dict[str, Task]:
         # sequential atom updates took 8-9 s on one core, the known regimes' SAEs (2.8e10) 5-6 s; and
         # the analysis fits Adam codes to its dictionary (4 s), which should not wait at the end of
         # the run. It goes before every method cheaper than twice its FLOPs.
-        cost["unknown/DL"] = max([cost["unknown/DL"]] + [c * 1.01 for m, c in cost.items() if c < 2 * cost["unknown/DL"]])
+        cost["unknown/DL"] = 1.01 * max(c for c in cost.values() if c < 2 * cost["unknown/DL"])
     return {method: task._replace(cost=cost[method]) for method, task in tasks.items()}

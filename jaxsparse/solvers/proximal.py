@@ -129,7 +129,7 @@ def lasso_objective(dictionary: jax.Array, x: jax.Array, z: jax.Array, lam: floa
     return 0.5 * jnp.sum(residual**2, axis=-1) + lam * jnp.sum(jnp.abs(z), axis=-1)
 
 
-def iteration_count(n_iter: Any) -> tuple[int | None, jax.Array | None]:
+def _iteration_count(n_iter: Any) -> tuple[int | None, jax.Array | None]:
     """``(n_iter, None)`` for a static count (a Python or NumPy int >= 1), ``(None, count)`` for an
     integer scalar array (it may be traced; a count <= 0 runs no iteration)."""
     if isinstance(n_iter, (jax.Array, np.ndarray)):
@@ -212,7 +212,7 @@ def proximal_gradient(
     dictionary, x = check_dictionary_and_signal(dictionary, x)
     init = check_init(init, x, dictionary.shape[0])
     nonneg_scalar("lam", lam)
-    n_iter, count = iteration_count(n_iter)
+    n_iter, count = _iteration_count(n_iter)
     return _proximal_gradient(
         dictionary, x, jnp.asarray(lam, x.dtype), init, count,
         n_iter=n_iter, nonneg=bool(nonneg), accelerate=bool(accelerate), restart=bool(restart and accelerate),

@@ -23,8 +23,10 @@ from jaxsparse._checks import is_concrete
 
 
 def reconstruction_l1(x: jax.Array, x_hat: jax.Array, z: jax.Array, lam: jax.Array | float, *,
-                      l0_threshold: float = 0.0) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Objective (1) for signals ``x [B, M]``, reconstructions ``x_hat [B, M]`` and codes ``z [B, N]``.
+                      l0_threshold: float = 0.0, latent_axis: int = -1) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Objective (1) for signals ``x [B, M]``, reconstructions ``x_hat [B, M]`` and codes ``z [B, N]``
+    (or all three transposed, ``[M, B]`` and ``[N, B]``, with ``latent_axis=0``: the means do not
+    depend on the layout).
 
     Returns:
       ``(loss, {"mse": mean (x - x_hat)^2, "l1": mean |z|, "l0": mean over samples of the number
@@ -36,7 +38,11 @@ def reconstruction_l1(x: jax.Array, x_hat: jax.Array, z: jax.Array, lam: jax.Arr
     """
     mse = jnp.mean((x - x_hat) ** 2)
     l1 = jnp.mean(jnp.abs(z))
-    l0 = jnp.mean(jnp.sum(jnp.abs(z) > l0_threshold, axis=-1).astype(x.dtype))
+    active = jnp.abs(z) > l0_threshold
+    if latent_axis % z.ndim == z.ndim - 1:
+        l0 = jnp.mean(jnp.sum(active, axis=-1).astype(x.dtype))
+    else:  # a sum over a major axis is slow on CPU; one sum over every entry is not
+        l0 = jnp.sum(active).astype(x.dtype) / (z.size // z.shape[latent_axis])
     return mse + lam * l1, {"mse": mse, "l1": l1, "l0": l0}
 
 

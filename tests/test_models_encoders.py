@@ -1,5 +1,7 @@
 """Encoder families: one shared table (shapes, non-negativity, jit/vmap, gradients), plus each one's own checks."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,3 +152,30 @@ def test_keep_top_k_derivatives_are_those_of_its_definition():
     loss = lambda f: lambda u: jnp.sum(f(u) * g)  # noqa: E731
     np.testing.assert_array_equal(jax.grad(loss(ours))(u), jax.grad(loss(reference))(u))
     np.testing.assert_array_equal(jax.jvp(ours, (u,), (g,))[1], jax.jvp(reference, (u,), (g,))[1])
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_feature_major_apply_is_apply_on_transposed_arrays(name):
+    """``apply_t(p, x^T) = apply(p, x)^T``, and gradients through both layouts agree, seeds vmapped."""
+    enc = FAMILY[name]
+    stacked = jax.vmap(lambda k: enc.init(k, M, N))(jax.random.split(jax.random.key(6), 3))
+    x = jax.random.normal(jax.random.key(7), (3, 64, M))
+    target = jax.random.normal(jax.random.key(8), (3, 64, N))
+    z = jax.vmap(enc.apply)(stacked, x)
+    z_t = jax.jit(jax.vmap(enc.apply_t))(stacked, jnp.swapaxes(x, 1, 2))
+    np.testing.assert_allclose(jnp.swapaxes(z_t, 1, 2), z, rtol=1e-5, atol=1e-6)
+
+    def loss(p, x, t, transposed):
+        z = enc.apply_t(p, x.T).T if transposed else enc.apply(p, x)
+        return jnp.sum((z - t) ** 2)
+
+    grads = [jax.jit(jax.vmap(jax.grad(partial(loss, transposed=t))))(stacked, x, target) for t in (False, True)]
+    for a, b in zip(*map(jax.tree.leaves, grads)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_keep_top_k_along_the_first_axis_is_the_transposed_last():
+    u = jax.random.normal(jax.random.key(9), (30, 16)).at[:4, 2].set(0.5).at[:4, 9].set(0.5)  # ties
+    np.testing.assert_array_equal(E.keep_top_k(u.T, 3, axis=0), E.keep_top_k(u, 3).T)
+    wide = jnp.pad(u, ((0, 0), (0, 60)), constant_values=-1.0)  # N = 76: the lax.top_k branch
+    np.testing.assert_array_equal(E.keep_top_k(wide.T, 3, axis=0), E.keep_top_k(wide, 3).T)

@@ -40,3 +40,33 @@ def test_weight_gradient_by_hand():
     x = jnp.arange(6.0).reshape(3, 2)  # [[0, 1], [2, 3], [4, 5]]
     g = jnp.array([[1.0], [0.0], [2.0]])
     np.testing.assert_allclose(mm.weight_gradient(x, g), [[8.0], [11.0]])  # x^T g
+
+
+@pytest.mark.parametrize("shape", [((24, 5), 32), ((5, 24), 32), ((8, 16), 1)])
+def test_matmul_t_is_the_layer_on_transposed_activations(shape):
+    """``matmul_t(W, x^T) = (x W)^T``, with JAX's own gradients of ``x W``, alone and vmapped over seeds."""
+    (m, n), b = shape
+    kx, kw, kg = jax.random.split(jax.random.key(3), 3)
+    x, w = jax.random.normal(kx, (4, b, m)), jax.random.normal(kw, (4, m, n))
+    target = jax.random.normal(kg, (4, b, n))
+    np.testing.assert_allclose(mm.matmul_t(w[0], x[0].T), (x[0] @ w[0]).T, rtol=1e-5, atol=1e-5)
+    ours = jax.jit(jax.vmap(jax.grad(lambda x, w, t: jnp.sum(jnp.tanh(mm.matmul_t(w, x.T).T) * t), argnums=(0, 1))))
+    ref = jax.vmap(jax.grad(lambda x, w, t: jnp.sum(jnp.tanh(x @ w) * t), argnums=(0, 1)))
+    for a, r in zip(ours(x, w, target), ref(x, w, target)):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_t_names_bad_shapes():
+    with pytest.raises(ValueError, match=r"w \[m, n\] and x_t \[m, B\]"):
+        mm.matmul_t(jnp.ones((3, 4)), jnp.ones((4, 3)))
+    with pytest.raises(ValueError, match="x_t"):
+        mm.matmul_t(jnp.ones((3, 4)), jnp.ones((2, 3, 5)))
+
+
+def test_prefers_feature_major_only_for_narrow_layers_on_cpu():
+    narrow = {"w": jnp.ones((8, 16)), "b": jnp.ones(16), "out": {"w": jnp.ones((64, 8))}}
+    wide = {"w": jnp.ones((8, 16)), "hidden": {"w": jnp.ones((8, mm.FEATURE_MAJOR_MAX_WIDTH + 1))}}
+    cpu = jax.default_backend() == "cpu"
+    assert mm.prefers_feature_major(narrow) is cpu
+    assert mm.prefers_feature_major(wide) is False
+    assert mm.prefers_feature_major({"b": jnp.ones(4)}) is False  # no weight matrix

@@ -35,3 +35,29 @@ def test_fit_codes_validates():
         sc.fit_codes(jnp.ones((16, 8)), jnp.ones((4, 7)))
     with pytest.raises(ValueError, match="`n_steps`"):
         sc.fit_codes(jnp.ones((16, 8)), jnp.ones((4, 8)), n_steps=0)
+
+
+@pytest.mark.parametrize("lead", [(), (2,)])
+def test_fit_codes_feature_major_path_gives_the_sample_major_codes(monkeypatch, lead):
+    """On CPU a narrow dictionary fits transposed codes (``code_loss(..., feature_major=True)``); the
+    codes equal those of the sample-major fit up to float rounding, leading axes included."""
+    x, _, d = sparse_coding_data(jax.random.key(1), 64)
+    x = x.reshape(*lead, -1, x.shape[-1])
+    log0 = jnp.full(x.shape[:-1] + (16,), sc.LOG_INIT)
+    fit = sc._fit_codes.__wrapped__  # untraced, so that the patched layout choice is read
+    codes = {}
+    for fm in (False, True):
+        monkeypatch.setattr(sc, "prefers_feature_major", lambda p, fm=fm: fm)
+        codes[fm] = fit(d, x, jnp.float32(0.01), log0, n_steps=300, lr=3e-2)
+    assert codes[True].shape == x.shape[:-1] + (16,)
+    np.testing.assert_allclose(codes[True], codes[False], rtol=1e-3, atol=1e-5)
+
+
+def test_code_loss_on_transposed_arrays():
+    x, _, d = sparse_coding_data(jax.random.key(2), 32)
+    log_s = jax.random.normal(jax.random.key(3), (32, 16)) - 2.0
+    (v, aux), g = jax.value_and_grad(sc.code_loss, has_aux=True)(log_s, d, x, 0.01)
+    (v_t, aux_t), g_t = jax.value_and_grad(sc.code_loss, has_aux=True)(log_s.T, d, x.T, 0.01, feature_major=True)
+    np.testing.assert_allclose(v_t, v, rtol=1e-6)
+    np.testing.assert_allclose(aux_t["l0"], aux["l0"], rtol=1e-6)
+    np.testing.assert_allclose(g_t.T, g, rtol=1e-5, atol=1e-8)

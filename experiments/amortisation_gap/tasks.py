@@ -35,7 +35,7 @@ from jaxsparse import solvers
 from jaxsparse.losses import lasso_lam, reconstruction_l1
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
-from jaxsparse.models.matmul import matmul
+from jaxsparse.models.matmul import matmul, matmul_t, prefers_feature_major
 from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
 from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows, project_sae
 from jaxsparse.train import Task
@@ -44,10 +44,11 @@ PyTree = Any
 EVAL_FISTA_ITERS = 300  # test codes of a learned dictionary in a task's `evaluate` (the analysis adds more)
 
 
-def column_cosine(z_true: jax.Array, z_hat: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """Mean over latents of the cosine similarity of the columns ``z_true[:, i]``, ``z_hat[:, i]``."""
-    num = jnp.sum(z_true * z_hat, axis=0)
-    den = jnp.maximum(jnp.linalg.norm(z_true, axis=0) * jnp.linalg.norm(z_hat, axis=0), eps)
+def column_cosine(z_true: jax.Array, z_hat: jax.Array, eps: float = 1e-8, sample_axis: int = 0) -> jax.Array:
+    """Mean over latents of the cosine similarity of the columns ``z_true[:, i]``, ``z_hat[:, i]``
+    (codes ``[B, N]``; transposed codes ``[N, B]`` with ``sample_axis=1``)."""
+    num = jnp.sum(z_true * z_hat, axis=sample_axis)
+    den = jnp.maximum(jnp.linalg.norm(z_true, axis=sample_axis) * jnp.linalg.norm(z_hat, axis=sample_axis), eps)
     return jnp.mean(num / den)
 
 
@@ -64,15 +65,28 @@ def code_scores(codes: np.ndarray, dictionary: np.ndarray, source: dict[str, np.
     return row
 
 
-def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batch: dict, key: jax.Array):
+def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batch: dict, key: jax.Array, *,
+                 feature_major: bool | str = False):
     """``unknown``/``known_d``: :func:`jaxsparse.losses.reconstruction_l1` with the learned / true ``D``;
-    ``known_z``: ``-column_cosine(z_true, z)`` (the paper's regression loss)."""
-    z = encoder.apply(params["encoder"], batch["x"])
+    ``known_z``: ``-column_cosine(z_true, z)`` (the paper's regression loss).
+
+    ``feature_major``: the same loss computed on transposed activations (``x^T [M, B]``, the encoder's
+    ``apply_t``, ``x_hat^T = D^T z^T``), equal up to float rounding and faster on CPU for narrow layers
+    (:func:`jaxsparse.models.matmul.matmul_t`); ``"auto"``: where the encoder has that form and
+    :func:`jaxsparse.models.matmul.prefers_feature_major` holds for its parameters (when traced).
+    """
+    if feature_major == "auto":
+        feature_major = encoder.apply_t is not None and prefers_feature_major(params)
+    # the transposes behind a barrier, so that XLA cannot fold them back into the products
+    x = jax.lax.optimization_barrier(batch["x"].T) if feature_major else batch["x"]
+    z = (encoder.apply_t if feature_major else encoder.apply)(params["encoder"], x)
     if regime == "known_z":
-        cos = column_cosine(batch["z"], z)
+        z_true = jax.lax.optimization_barrier(batch["z"].T) if feature_major else batch["z"]
+        cos = column_cosine(z_true, z, sample_axis=1 if feature_major else 0)
         return -cos, {"cosine": cos}
     d = params["decoder"]["w"] if regime == "unknown" else batch["dictionary"]
-    return reconstruction_l1(batch["x"], matmul(z, d), z, lam)
+    x_hat = matmul_t(d, z) if feature_major else matmul(z, d)
+    return reconstruction_l1(x, x_hat, z, lam, latent_axis=0 if feature_major else -1)
 
 
 def encoder_evaluate(regime: str, encoder: Encoder, params: PyTree, source: dict[str, np.ndarray]) -> dict[str, float]:
@@ -126,7 +140,7 @@ def encoder_task(config: AmortisationGapConfig, regime: str, encoder: Encoder) -
         return params
 
     unknown = regime == "unknown"
-    return Task(init=init, loss_fn=partial(encoder_loss, regime, encoder, config.methods.lam),
+    return Task(init=init, loss_fn=partial(encoder_loss, regime, encoder, config.methods.lam, feature_major="auto"),
                 optimizer=optax.adam(config.methods.lr), data_fn=training_signals if unknown else full_batch,
                 microbatches="auto" if unknown else 1,
                 make_source=partial(sparse_source, config.data), project=project_sae if unknown else None,

@@ -15,6 +15,10 @@ return the pair, so a family member is picked by name with :func:`make_encoder`.
   ``S [N, N]`` shared, thresholds ``theta [T, N]`` learned (Gregor & LeCun 2010), built on
   :func:`jaxsparse.solvers.soft_threshold`. ``S = 0`` at init, so an untrained LISTA is an SAE.
 
+Every encoder here also has ``apply_t``, the same function on feature-major activations
+(``x_t [M, B] -> z_t [N, B]``), which training losses use on CPU where layers are narrow
+(:func:`jaxsparse.models.matmul.prefers_feature_major`).
+
 Paper 1 (O'Neill, Gumran & Klindt, ICML 2025) uses no biases in its unknown-D models
 (``bias=False``); biases are on by default here as in the engine's ``sae-synthetic`` experiment.
 
@@ -32,7 +36,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxsparse._checks import positive_int
-from jaxsparse.models.matmul import matmul
 from jaxsparse.models.sae import Encoder, affine, init_linear, sae_encoder, sae_flops, sae_training_flops
 from jaxsparse.solvers import soft_threshold, top_k
 
@@ -44,24 +47,39 @@ def _linear(key: jax.Array, n_in: int, n_out: int, bias: bool) -> dict[str, jax.
     return init_linear(key, n_in, n_out, bias=bias)
 
 
-def keep_top_k(u: jax.Array, k: int) -> jax.Array:
-    """``ReLU`` of the ``k`` largest entries of the last axis, zeros elsewhere (ties: lower index first).
+def _encoder(init, apply) -> Encoder:
+    """The :class:`Encoder` of ``apply(p, x, feature_major)``: ``apply`` on ``x [..., M]`` and
+    ``apply_t`` on transposed ``x_t [M, B]`` (one function, written for both layouts)."""
+    return Encoder(init=init, apply=functools.partial(apply, feature_major=False),
+                   apply_t=functools.partial(apply, feature_major=True))
+
+
+def _per_latent(v: jax.Array, feature_major: bool) -> jax.Array:
+    """A per-latent vector ``[N]`` shaped to broadcast against ``[..., N]`` or, feature-major, ``[N, B]``."""
+    return v[:, None] if feature_major else v
+
+
+def keep_top_k(u: jax.Array, k: int, axis: int = -1) -> jax.Array:
+    """``ReLU`` of the ``k`` largest entries along ``axis`` (the latents; default the last), zeros
+    elsewhere (ties: lower index first).
 
     For ``N <= 64`` latents the mask comes from pairwise ranks, ``rank_i = #{j : u_j > u_i, or u_j = u_i
     and j < i}`` (``N^2`` comparisons; on CPU ``lax.top_k`` is a slow sort); above that from
-    :func:`jaxsparse.solvers.top_k`. The ranks are a sum of ``N`` comparisons of ``[..., N]`` rows
-    (one per ``j``, an elementwise fusion), and the mask is computed once for the forward and the
+    :func:`jaxsparse.solvers.top_k`. The ranks are a sum of ``N`` comparisons of whole ``u``-shaped
+    arrays (one per ``j``, an elementwise fusion), and the mask is computed once for the forward and the
     backward pass (:func:`_masked_relu`). Laid out ``[..., j, i]`` and reduced over ``j``, the same
     sum ran 2.6x slower under :data:`jaxsparse.cpu_codegen.LLVM_OPTIONS` (paper 1's TopK-3 step, 5
     seeds x 1024 x 16, 1.53 ms against 0.60 ms; summed over the last axis it took 1.09 ms before).
     """
-    n = u.shape[-1]
+    axis = axis % u.ndim
+    n = u.shape[axis]
     if n > 64:
-        return top_k(u, k, nonneg=True)
-    later = jnp.arange(n)
+        moved = jnp.moveaxis(u, axis, -1)
+        return jnp.moveaxis(top_k(moved, k, nonneg=True), -1, axis)
+    later = jnp.arange(n).reshape((n,) + (1,) * (u.ndim - 1 - axis))
     rank = jnp.zeros(u.shape, jnp.int32)
     for j in range(n):  # static and small
-        uj = u[..., j:j + 1]
+        uj = jax.lax.slice_in_dim(u, j, j + 1, axis=axis)
         rank = rank + ((uj > u) | ((uj == u) & (j < later))).astype(jnp.int32)
     return _masked_relu(u, rank < k)
 
@@ -85,7 +103,11 @@ def _masked_relu_jvp(primals, tangents):
 def topk_encoder(k: int, *, bias: bool = True) -> Encoder:
     """TopK SAE encoder ``z = TopK_k(ReLU(x W + b))`` (the ``k`` largest pre-activations kept)."""
     k = positive_int("k", k)
-    return Encoder(init=lambda key, m, n: _linear(key, m, n, bias), apply=lambda p, x: keep_top_k(affine(p, x), k))
+
+    def apply(p, x, feature_major=False):
+        return keep_top_k(affine(p, x, feature_major=feature_major), k, axis=0 if feature_major else -1)
+
+    return _encoder(lambda key, m, n: _linear(key, m, n, bias), apply)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -124,12 +146,12 @@ def jumprelu_encoder(*, bandwidth: float = 0.05, init_threshold: float = 0.05, b
     def init(key, m, n):
         return {**_linear(key, m, n, bias), "log_theta": jnp.full((n,), jnp.log(init_threshold), jnp.float32)}
 
-    def apply(p, x):
-        u = affine(p, x)
-        theta = jnp.exp(p["log_theta"])
+    def apply(p, x, feature_major=False):
+        u = affine(p, x, feature_major=feature_major)
+        theta = _per_latent(jnp.exp(p["log_theta"]), feature_major)
         return jax.nn.relu(u) * heaviside_ste(u, jnp.broadcast_to(theta, u.shape), bandwidth)
 
-    return Encoder(init=init, apply=apply)
+    return _encoder(init, apply)
 
 
 def mlp_encoder(hidden: int, *, bias: bool = True) -> Encoder:
@@ -140,10 +162,11 @@ def mlp_encoder(hidden: int, *, bias: bool = True) -> Encoder:
         k1, k2 = jax.random.split(key)
         return {"hidden": _linear(k1, m, hidden, bias), "out": _linear(k2, hidden, n, bias)}
 
-    def apply(p, x):
-        return jax.nn.relu(affine(p["out"], jax.nn.relu(affine(p["hidden"], x))))
+    def apply(p, x, feature_major=False):
+        h = jax.nn.relu(affine(p["hidden"], x, feature_major=feature_major))
+        return jax.nn.relu(affine(p["out"], h, feature_major=feature_major))
 
-    return Encoder(init=init, apply=apply)
+    return _encoder(init, apply)
 
 
 def lista_encoder(n_iter: int, *, init_threshold: float = 0.0) -> Encoder:
@@ -158,14 +181,15 @@ def lista_encoder(n_iter: int, *, init_threshold: float = 0.0) -> Encoder:
         w = init_linear(key, m, n)["w"]
         return {"w": w, "s": jnp.zeros((n, n), w.dtype), "theta": jnp.full((n_iter, n), init_threshold, w.dtype)}
 
-    def apply(p, x):
-        b = matmul(x, p["w"])
-        z = soft_threshold(b, p["theta"][0], nonneg=True)
+    def apply(p, x, feature_major=False):
+        b = affine({"w": p["w"]}, x, feature_major=feature_major)
+        z = soft_threshold(b, _per_latent(p["theta"][0], feature_major), nonneg=True)
         for t in range(1, n_iter):  # T is small and static: unrolled (a nested scan is slow inside training)
-            z = soft_threshold(b + matmul(z, p["s"]), p["theta"][t], nonneg=True)
+            recurrence = affine({"w": p["s"]}, z, feature_major=feature_major)
+            z = soft_threshold(b + recurrence, _per_latent(p["theta"][t], feature_major), nonneg=True)
         return z
 
-    return Encoder(init=init, apply=apply)
+    return _encoder(init, apply)
 
 
 def make_encoder(name: str, *, bias: bool = True, k: int | None = None, hidden: int | None = None,

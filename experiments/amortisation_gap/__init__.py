@@ -35,51 +35,52 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
-AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, runs
-alternating with the code of fa23720): **2 min 56 s, 3 min 0 s and 3 min 1 s** (176.5, 179.9 and
-181.0 s) against 3 min 16 s, 3 min 15 s and 3 min 15 s, every per-seed score bit for bit the same but the four homotopy rows'
-(float rounding, at most 3.3e-7 relative: the homotopy no longer compacts batches this small,
-``solvers.homotopy.COMPACT_MIN_WORK``). Before that change four pairs gave 3 min 1 s, 3 min 5 s, 3 min
-3 s and 3 min 1 s against 3 min 16 s, 3 min 17 s, 3 min 15 s and 3 min 30 s (that one in a slow
-phase: 406 s of CPU time against 374-376 s), all 975 per-seed scores bit for bit the same. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s`` in
-``methods/*/*/results.json``. The run is bound by the work of both cores (345-349 s of CPU time for
-176-180 s; these figures from the runs of 181-185 s): the methods' summed ``train_s`` is 306-313 s (wall seconds of their workers, partly
-shared with the analysis), compiling and initialising each method takes about 2 s, starting the
-three processes 6 s, and the analysis (restoring, inference, scoring, figures) 34-36 s of the main
-process. The analysis runs beside the training: each
-method is analysed as soon as it is trained (:func:`jaxsparse.train.as_completed`), the true
+AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, four runs
+alternating with the code of d5d9ccd): **2 min 44 s, 2 min 42 s, 2 min 38 s and 2 min 39 s** (164.5,
+162.1, 158.0 and 159.4 s; the last two with ``fit_codes`` feature-major too) against 2 min 56 s, 2
+min 58 s, 2 min 57 s and 2 min 56 s (175.8, 177.8, 176.6 and 175.7 s); 309-318 s of CPU time against
+343-347 s. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s``
+in ``methods/*/*/results.json``. The run is bound by the work of both cores: the methods' summed
+``train_s`` (wall seconds of their workers, partly shared with the analysis), compiling and
+initialising each method (about 2 s), starting the three processes (6 s) and the analysis
+(restoring, inference, scoring, figures; about 30 s of the main process, beside the training: each
+method is analysed as soon as it is trained, :func:`jaxsparse.train.as_completed`, the true
 dictionary's solvers once the first is, and a regime's figures once its last method is, so 4-7 s
-are left after the last method (20-22 s when the analysis waited for an idle worker). Where the training time goes: the methods
-train two at a time in worker processes (``--jobs``, default 2 on a CPU), each pinned to one core,
-the costliest first (``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). MLP-256
-(1.6e12 training FLOPs per seed, more than all other methods together) runs one seed at a time
-inside its program (``Task.seed_batch="auto"``) and each step in 4 slices of 256 samples
-(``Task.microbatches="auto"``, gradient accumulation): 113 s on its core, against 134 s whole. The
-small models are bound by XLA:CPU's fixed cost per operation (a 5-seed SAE step takes 0.35 ms on one
-core). Issue 15's history: 9 min 57 s on the AMD EPYC VM before it (one method at a time, all seeds in
-one vmap), 4 min 21-28 s there after the workers, the matmul gradient and the seed loop; on the Xeon
-the LLVM options of :mod:`jaxsparse.cpu_codegen` (5 min 6 s -> 4 min 5 s), then TopK's rank layout
-(45 -> 24 s), lighter imports (3.5 -> 2.3 s per process), sources and initial states compiled at
--O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s): 3 min 35 s; then the
-analysis beside the last method, NumPy checkpoint fingerprints and the homotopy seed by seed: 3 min
-15-19 s; then LLVM's full unrolling capped at 15 (JumpReLU, LISTA-3 and DL 1.09-1.27x per step),
-the analysis of each method as it finishes, one FISTA program for every budget and DL trained before
-the known regimes' SAEs (its FLOPs understate its time, and its analysis fits Adam codes). The known regimes train
-MLP-32 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
+are left after the last method). Where the training time goes: the methods train two at a time in
+worker processes (``--jobs``, default 2 on a CPU), each pinned to one core, the costliest first
+(``Task.cost``, the training FLOPs of :func:`tasks.training_flops`). MLP-256 (1.6e12 training FLOPs
+per seed, more than all other methods together) runs one seed at a time inside its program
+(``Task.seed_batch="auto"``) and each step in 4 slices of 256 samples (``Task.microbatches="auto"``,
+gradient accumulation): about 112 s on its core. Every other encoder trains on transposed
+(feature-major) activations, ``[16, 1024]`` rather than ``[1024, 16]``
+(:func:`jaxsparse.models.matmul.matmul_t`, ``Encoder.apply_t``): XLA:CPU runs the products of such
+narrow layers 2-3.6x faster with the long sample axis minor, and their steps 1.18-1.39x (``python
+benchmarks/feature_major.py``). Issue 15's history: 9 min 57 s on the AMD EPYC VM before it (one
+method at a time, all seeds in one vmap), 4 min 21-28 s there after the workers, the matmul gradient
+and the seed loop; on the Xeon the LLVM options of :mod:`jaxsparse.cpu_codegen` (5 min 6 s -> 4 min
+5 s), then TopK's rank layout (45 -> 24 s), lighter imports (3.5 -> 2.3 s per process), sources and
+initial states compiled at -O1 (33 -> 12 s of compiling) and MLP-256's microbatches (134 -> 113 s):
+3 min 35 s; then the analysis beside the last method, NumPy checkpoint fingerprints and the
+homotopy seed by seed: 3 min 15-19 s; then LLVM's full unrolling capped at 15 (JumpReLU, LISTA-3 and
+DL 1.09-1.27x per step), the analysis of each method as it finishes, one FISTA program for every
+budget, DL trained before the known regimes' SAEs and no homotopy compaction of small batches: 2 min
+56 s to 3 min 1 s; then the feature-major encoders: 2 min 38-44 s. The known regimes train MLP-32
+only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
 (measured before issue 15).
 
-Numbers (mean ± std over 5 seeds, ddof=1; identical in the four runs of 782afb1's round and the two
-above but for the homotopy rows, whose codes now come seed by seed and moved by float rounding
-(MCC by at most 2e-7 relative); on the AMD VM
-the rounding of its kernels gave SAE 0.574 ± 0.053 and MLP-256 0.645 ± 0.065, within the spread).
-Microbatching MLP-256 changed the rounding of its gradient: 0.654 ± 0.080 / 0.834 ± 0.029 became
-the value below; every other entry is bit for bit the same as before it:
+Numbers (mean ± std over 5 seeds, ddof=1; the same to the digits shown in the four runs above). Training the encoders
+feature-major changed their float rounding, and over 40k steps with a learned decoder the unknown
+regime's encoders reach other local optima: per seed their latent MCC moved by up to 0.06 and the
+means by at most 0.01 (SAE 0.585 ± 0.036 / 0.695 ± 0.013 before, SAE+ITO 0.589); the known regimes'
+by at most 0.003; the solvers' rows on fixed dictionaries (SC, DL, true D) and MLP-256 are unchanged
+up to 9e-7 (the Adam code fits run feature-major too). On the AMD VM the rounding of its kernels gave
+SAE 0.574 ± 0.053 and MLP-256 0.645 ± 0.065, within the spread:
 
 =====================  ==============  ==============  ================  ===================
 unknown D and Z        latent MCC      dict MCC        paper (lat/dict)  inference FLOPs
 =====================  ==============  ==============  ================  ===================
-SAE                    0.585 ± 0.036   0.695 ± 0.013   0.566 / 0.745     528
-SAE+ITO (Adam 10k)     0.589 ± 0.050   0.695 ± 0.013   0.583             7.0e6
+SAE                    0.575 ± 0.047   0.711 ± 0.013   0.566 / 0.745     528
+SAE+ITO (Adam 10k)     0.587 ± 0.041   0.711 ± 0.013   0.583             7.0e6
 MLP-256                0.653 ± 0.079   0.832 ± 0.034   0.643 / 0.851     1.3e4
 SC (Adam 10k)          0.653 ± 0.060   0.812 ± 0.037   0.691 / 0.837     7.0e6
 SC dict + FISTA-10     0.666 ± 0.045                                     7.6e3
@@ -87,12 +88,12 @@ DL + homotopy          0.907 ± 0.082   0.959 ± 0.041                     1.2e4
 =====================  ==============  ==============  ================  ===================
 
 Known D: true D + Adam 10k 0.974 ± 0.004 (paper 0.967), + homotopy 0.988 ± 0.008, SAE 0.673 ±
-0.072 (paper 0.61), MLP-32 0.842 (MLP-256, on request: 0.752, AMD VM). Known Z: SAE 0.878, MLP-32
-0.909 (MLP-256: 0.936, AMD VM).
+0.072 (paper 0.61), MLP-32 0.844 (MLP-256, on request: 0.752, AMD VM). Known Z: SAE 0.878, MLP-32
+0.912 (MLP-256: 0.936, AMD VM).
 Frontier (``results.json["frontier"]``): on the SC dictionary FISTA-10 matches Adam-10k's MCC with
 927x fewer inference FLOPs; on the DL dictionary and the true D exact homotopy beats it at 597x and
 815x fewer; warm-started from the SAE's codes, one FISTA step matches SAE+ITO's Adam (4028x fewer).
-SAE+ITO vs SAE (+0.004) is a tie at this spread.
+SAE+ITO vs SAE (+0.012, std 0.04-0.05) is a tie at this spread.
 """
 
 from jaxsparse.experiments.amortisation_gap.analysis import analyze

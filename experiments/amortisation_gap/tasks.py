@@ -129,6 +129,10 @@ def encoder_task(config: AmortisationGapConfig, regime: str, encoder: Encoder) -
     ``[1024, 256]`` hidden layer in 4 slices of 256 samples, 1.2x faster per step; the same update up
     to float rounding). The known-Z loss (a column cosine over the batch) cannot be sliced, and the
     known-D batch carries the true dictionary, so those train whole.
+
+    On CPU the loss of an encoder whose layers are at most 64 wide runs on transposed activations
+    (``feature_major="auto"`` in :func:`encoder_loss`): every encoder here but MLP-256, whose step
+    is 1.1x slower that way. ``python benchmarks/feature_major.py`` measures both layouts.
     """
     n, m = config.data.n_latents, config.data.n_features
 

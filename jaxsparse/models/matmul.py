@@ -13,10 +13,10 @@ Small layers run faster still with their activations stored feature-major, ``x^T
 :func:`matmul_t` is the same layer on transposed activations, ``y^T = W^T x^T``. Every product of
 its forward and reverse passes then reads both operands along their contiguous axis (``W^T x^T``
 with ``W^T`` materialised, ``W g^T`` and ``x^T g`` contracted over the long minor axis ``B``),
-the forms XLA:CPU runs at its best rate. Measured on one core of the AVX-512 Xeon (jaxlib 0.10.2,
-5 seeds vmapped, ``B = 1024``): ``[1024, 8] @ [8, 16]`` 46 us against 13 us for ``[16, 8] @ [8,
-1024]``; the weight gradient ``[1024, 8]^T [1024, 16]`` 41 us against 18 us contracted over the
-minor axis. Wide layers lose: :func:`prefers_feature_major` says which to use. The encoders of
+the forms XLA:CPU runs at its best rate. Measured by ``python benchmarks/feature_major.py`` (one
+core of the AVX-512 Xeon, jaxlib 0.10.2, 5 seeds vmapped, ``B = 1024``): ``[1024, 8] @ [8, 16]``
+46 us against 13 us for ``[16, 8] @ [8, 1024]``; the weight gradient ``[1024, 8]^T [1024, 16]``
+42 us against 22 us contracted over the minor axis. Wide layers lose: :func:`prefers_feature_major` says which to use. The encoders of
 :mod:`jaxsparse.models.encoders` offer both layouts (``Encoder.apply_t``).
 
 Reverse mode only (``jax.grad``, ``jax.vjp``); ``jax.jvp`` through either is an error, as for any
@@ -99,10 +99,11 @@ def prefers_feature_major(params: Any) -> bool:
     no weight matrix (2-D leaf) has a side wider than :data:`FEATURE_MAJOR_MAX_WIDTH`; never elsewhere
     (not measured there). Read when a program is traced.
 
-    Measured (one core of the AVX-512 Xeon, jaxlib 0.10.2, paper 1's training steps, 5 seeds of 1024
-    samples, ``M = 8 -> N = 16``, the two layouts in alternating processes): SAE 1.40-1.52x, TopK-3
-    1.29x, JumpReLU 1.33x, LISTA-3 1.45x, MLP-32 1.39x and MLP-48 1.23x faster feature-major; MLP-64
-    1.03-1.04x; MLP-128 0.94-0.95x and MLP-256 0.90x (slower).
+    Measured by ``python benchmarks/feature_major.py`` (one core of the AVX-512 Xeon, jaxlib 0.10.2,
+    paper 1's training steps, 5 seeds of 1024 samples, ``M = 8 -> N = 16``, the two layouts in
+    alternating processes): SAE 1.39x, TopK-3 1.18x, JumpReLU 1.21x, LISTA-3 1.39x, MLP-32 1.30x
+    faster feature-major, the known regimes' SAE and MLP-32 1.23-1.33x, and with ``--hidden 48 64
+    128``: MLP-48 1.26x, MLP-64 1.08x, MLP-128 0.96x; MLP-256 0.88x (slower).
     """
     if jax.default_backend() != "cpu":
         return False

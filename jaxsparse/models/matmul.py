@@ -16,8 +16,9 @@ with ``W^T`` materialised, ``W g^T`` and ``x^T g`` contracted over the long mino
 the forms XLA:CPU runs at its best rate. Measured by ``python benchmarks/feature_major.py`` (one
 core of the AVX-512 Xeon, jaxlib 0.10.2, 5 seeds vmapped, ``B = 1024``): ``[1024, 8] @ [8, 16]``
 46 us against 13 us for ``[16, 8] @ [8, 1024]``; the weight gradient ``[1024, 8]^T [1024, 16]``
-42 us against 22 us contracted over the minor axis. Wide layers lose: :func:`prefers_feature_major` says which to use. The encoders of
-:mod:`jaxsparse.models.encoders` offer both layouts (``Encoder.apply_t``).
+42 us against 22 us contracted over the minor axis. Wide layers lose; :func:`prefers_feature_major`
+says which layout to use. The encoders of :mod:`jaxsparse.models.encoders` offer both
+(``Encoder.apply_t``).
 
 Reverse mode only (``jax.grad``, ``jax.vjp``); ``jax.jvp`` through either is an error, as for any
 ``jax.custom_vjp``.

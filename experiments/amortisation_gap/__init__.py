@@ -35,11 +35,11 @@ Every inference on a dictionary uses the Lasso weight that dictionary was traine
 (:func:`jaxsparse.losses.lasso_lam`).
 
 Command: ``jaxsparse run amortisation-gap`` (defaults; README command 1). Runtime on 2 CPU cores (the
-AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, four runs
-alternating with the code of d5d9ccd): **2 min 44 s, 2 min 42 s, 2 min 38 s and 2 min 39 s** (164.5,
-162.1, 158.0 and 159.4 s; the last two with ``fit_codes`` feature-major too) against 2 min 56 s, 2
-min 58 s, 2 min 57 s and 2 min 56 s (175.8, 177.8, 176.6 and 175.7 s); 309-318 s of CPU time against
-343-347 s. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s``
+AVX-512 Xeon VM, ``JAXSPARSE_COMPILE_CACHE=off /usr/bin/time jaxsparse run amortisation-gap``, five runs
+alternating with the code of d5d9ccd): **2 min 44 s, 2 min 42 s, 2 min 38 s, 2 min 39 s and 2 min 44
+s** (164.5, 162.1, 158.0, 159.4 and 164.2 s; the last three at this code, with ``fit_codes``
+feature-major too) against 2 min 56 s, 2 min 58 s, 2 min 57 s, 2 min 56 s and 3 min 1 s (175.8, 177.8,
+176.6, 175.7 and 181.4 s); 309-319 s of CPU time against 343-353 s. The VM's speed drifts by up to 1.7x between minutes, so compare each method's ``train_s``
 in ``methods/*/*/results.json``. The run is bound by the work of both cores: the methods' summed
 ``train_s`` (wall seconds of their workers, partly shared with the analysis), compiling and
 initialising each method (about 2 s), starting the three processes (6 s) and the analysis
@@ -68,7 +68,7 @@ budget, DL trained before the known regimes' SAEs and no homotopy compaction of 
 only by default; their MLP-256 (``--set methods.known_mlp_hidden=32,256``) adds about 4 min
 (measured before issue 15).
 
-Numbers (mean ± std over 5 seeds, ddof=1; the same to the digits shown in the four runs above). Training the encoders
+Numbers (mean ± std over 5 seeds, ddof=1; the same to the digits shown in the five runs above). Training the encoders
 feature-major changed their float rounding, and over 40k steps with a learned decoder the unknown
 regime's encoders reach other local optima: per seed their latent MCC moved by up to 0.06 and the
 means by at most 0.01 (SAE 0.585 ± 0.036 / 0.695 ± 0.013 before, SAE+ITO 0.589); the known regimes'

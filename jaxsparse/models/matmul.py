@@ -67,6 +67,8 @@ matmul.defvjp(_fwd, _bwd)
 
 
 def _product_t(w, x_t):
+    if w.ndim != 2 or x_t.ndim != 2 or w.shape[0] != x_t.shape[0]:
+        raise ValueError(f"`matmul_t` needs w [m, n] and x_t [m, B], got shapes {w.shape} and {x_t.shape}")
     return jax.lax.optimization_barrier(w.T) @ x_t  # W^T materialised: both operands read along rows
 
 
@@ -74,13 +76,11 @@ def _product_t(w, x_t):
 def matmul_t(w: jax.Array, x_t: jax.Array) -> jax.Array:
     """``y^T = W^T x^T``, the layer ``y = x W`` on feature-major activations: ``W [m, n]``,
     ``x_t [m, B]`` -> ``[n, B]`` (see the module docstring; vmap it for more leading axes)."""
-    if w.ndim != 2 or x_t.ndim != 2 or w.shape[0] != x_t.shape[0]:
-        raise ValueError(f"`matmul_t` needs w [m, n] and x_t [m, B], got shapes {w.shape} and {x_t.shape}")
     return _product_t(w, x_t)
 
 
 def _fwd_t(w, x_t):
-    return matmul_t(w, x_t), (w, x_t)
+    return _product_t(w, x_t), (w, x_t)
 
 
 def _bwd_t(res, g):

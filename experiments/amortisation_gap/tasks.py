@@ -35,9 +35,9 @@ from jaxsparse import solvers
 from jaxsparse.losses import lasso_lam, reconstruction_l1
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
-from jaxsparse.models.matmul import matmul, matmul_t, prefers_feature_major
+from jaxsparse.models.matmul import prefers_feature_major, to_feature_major
 from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
-from jaxsparse.models.sae import Encoder, init_decoder, normalize_rows, project_sae
+from jaxsparse.models.sae import Encoder, affine, init_decoder, normalize_rows, project_sae
 from jaxsparse.train import Task
 
 PyTree = Any
@@ -77,15 +77,14 @@ def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batc
     """
     if feature_major == "auto":
         feature_major = encoder.apply_t is not None and prefers_feature_major(params)
-    # the transposes behind a barrier, so that XLA cannot fold them back into the products
-    x = jax.lax.optimization_barrier(batch["x"].T) if feature_major else batch["x"]
+    layout = to_feature_major if feature_major else (lambda a: a)
+    x = layout(batch["x"])
     z = (encoder.apply_t if feature_major else encoder.apply)(params["encoder"], x)
     if regime == "known_z":
-        z_true = jax.lax.optimization_barrier(batch["z"].T) if feature_major else batch["z"]
-        cos = column_cosine(z_true, z, sample_axis=1 if feature_major else 0)
+        cos = column_cosine(layout(batch["z"]), z, sample_axis=1 if feature_major else 0)
         return -cos, {"cosine": cos}
     d = params["decoder"]["w"] if regime == "unknown" else batch["dictionary"]
-    x_hat = matmul_t(d, z) if feature_major else matmul(z, d)
+    x_hat = affine({"w": d}, z, feature_major=feature_major)
     return reconstruction_l1(x, x_hat, z, lam, latent_axis=0 if feature_major else -1)
 
 

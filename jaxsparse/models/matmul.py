@@ -91,6 +91,13 @@ def _bwd_t(res, g):
 
 matmul_t.defvjp(_fwd_t, _bwd_t)
 
+def to_feature_major(x: jax.Array) -> jax.Array:
+    """``x [..., m]`` as feature-major activations ``[m, B]`` (leading axes flattened into ``B``), the
+    transpose behind an ``optimization_barrier`` so that XLA cannot fold it back into the products of
+    :func:`matmul_t` (it did, and the weight gradient went back to the slow form)."""
+    return jax.lax.optimization_barrier(x.reshape(-1, x.shape[-1]).T)
+
+
 FEATURE_MAJOR_MAX_WIDTH = 64
 """On CPU, layers at most this wide train faster feature-major (:func:`prefers_feature_major`)."""
 
@@ -113,4 +120,4 @@ def prefers_feature_major(params: Any) -> bool:
 
 
 __all__ = ["FEATURE_MAJOR_MAX_WIDTH", "SWAP_WEIGHT_GRADIENT", "matmul", "matmul_t", "prefers_feature_major",
-           "weight_gradient"]
+           "to_feature_major", "weight_gradient"]

@@ -23,8 +23,8 @@ import optax
 
 from jaxsparse._checks import check_dictionary_and_signal, nonneg_scalar, positive_int
 from jaxsparse.losses import lasso_lam, reconstruction_l1  # noqa: F401  (lasso_lam re-exported)
-from jaxsparse.models.sae import init_decoder, normalize_rows
-from jaxsparse.models.matmul import matmul, matmul_t, prefers_feature_major
+from jaxsparse.models.sae import affine, init_decoder, normalize_rows
+from jaxsparse.models.matmul import prefers_feature_major, to_feature_major
 
 PyTree = Any
 LOG_INIT = -10.0  # paper 1: log-codes start at -10 (codes ~ 4.5e-5)
@@ -53,7 +53,7 @@ def code_loss(log_codes: jax.Array, dictionary: jax.Array, x: jax.Array, lam: fl
     Returns ``(loss, {"mse": ..., "l1": ..., "l0": mean nonzeros})``; ``l0`` counts codes above 1e-3.
     """
     s = jnp.exp(log_codes)
-    x_hat = matmul_t(dictionary, s) if feature_major else matmul(s, dictionary)
+    x_hat = affine({"w": dictionary}, s, feature_major=feature_major)
     return reconstruction_l1(x, x_hat, s, lam, l0_threshold=1e-3, latent_axis=0 if feature_major else -1)
 
 
@@ -98,7 +98,7 @@ def _fit_codes(dictionary, x, lam, log0, *, n_steps, lr):
     fm = prefers_feature_major(dictionary)
     shape = log0.shape
     if fm:
-        x = jax.lax.optimization_barrier(x.reshape(-1, x.shape[-1]).T)  # not folded back into the products
+        x = to_feature_major(x)
         log0 = log0.reshape(-1, shape[-1]).T
     opt = optax.adam(lr)
     grad = jax.grad(lambda log_s: code_loss(log_s, dictionary, x, lam, feature_major=fm)[0])

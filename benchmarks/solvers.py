@@ -19,7 +19,7 @@ calling every row once (ours here, SPAMS's in the child, timed there), and each 
 round, so the machine's drift falls on both alike. An OMP row whose mean residual exceeds 1.5x ours is
 flagged WRONG CODES, and "vs SPAMS" uses the fastest SPAMS row with valid output.
 
-    pip install -e ".[test,bench]" && python benchmarks/solvers.py [--quick] [--devices 2]
+    pip install -e ".[test,bench]" && python benchmarks/solvers.py [--quick] [--devices 2] [--threads 4]
     python benchmarks/solvers.py --batch 65536 --features 768 --latents 16384 --no-sklearn --repeats 1   # SAE scale (GPU)
 """
 
@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1,
                         help="also time homotopy and OMP with the batch split over this many devices "
                              "(js.solvers.over_devices; on CPU XLA is given as many, e.g. one per core)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="also time homotopy and OMP in this many blocks solved side by side from host threads "
+                             "on one device (js.solvers.over_threads; 0: not)")
     parser.add_argument("--spams-tries", type=int, default=5,
                         help="SPAMS processes to try for one whose float32 omp is right (0: one, unchecked)")
     args = parser.parse_args()
@@ -144,6 +147,16 @@ def main() -> None:
         exe(d, x).block_until_ready()
         return lambda: best_time(lambda: exe(d, x).block_until_ready(), 1, warmup=False), z, mb
 
+    def ours_threaded(solver, **kwargs):  # over_threads runs outside jit: timed as the public call
+        split = js.solvers.over_threads(solver, blocks=args.threads)
+
+        def call():
+            with jax.default_matmul_precision(args.precision):
+                return jax.block_until_ready(split(d, x, **kwargs))
+
+        z = call()
+        return lambda: best_time(call, 1, warmup=False), z, None
+
     def spams_timer(name, holder):
         def timer():
             t, holder["z"] = spams.call(name)
@@ -180,6 +193,9 @@ def main() -> None:
         if args.devices > 1:
             lasso[f"jaxsparse homotopy (max_active={s}, {args.devices} devices)"] = (
                 ours(lambda d, x, s=s: split(d, x, lam=lam, max_active=s)), None)
+        if args.threads > 1:
+            lasso[f"jaxsparse homotopy (max_active={s}, {args.threads} threads)"] = (
+                ours_threaded(js.solvers.homotopy, lam=lam, max_active=s), None)
     timers = {name: timer for name, ((timer, _, _), _) in lasso.items()}
     spams_lasso = {}
     if spams is not None:
@@ -229,6 +245,9 @@ def main() -> None:
         split_omp = js.solvers.over_devices(js.solvers.omp, devices=jax.devices()[:args.devices])
         omp_split_timer, z_split, mb_split = ours(lambda d, x: split_omp(d, x, k=k))
         timers["ours split"] = omp_split_timer
+    if args.threads > 1:
+        omp_threads_timer, z_threads, _ = ours_threaded(js.solvers.omp, k=k)
+        timers["ours threads"] = omp_threads_timer
     spams_omp = {dtype: {} for dtype in ("float32", "float64")}
     if spams is not None:
         for dtype, holder in spams_omp.items():
@@ -239,6 +258,9 @@ def main() -> None:
     if args.devices > 1:
         omp_rows.append((f"jaxsparse omp (k={k}, {args.devices} devices)", best["ours split"], resid(z_split),
                          flops("omp", n_latents=n, n_features=m, k=k), mb_split))
+    if args.threads > 1:
+        omp_rows.append((f"jaxsparse omp (k={k}, {args.threads} threads)", best["ours threads"], resid(z_threads),
+                         flops("omp", n_latents=n, n_features=m, k=k), None))
     holder = {}
     if not args.no_sklearn:
         from sklearn.linear_model import orthogonal_mp_gram

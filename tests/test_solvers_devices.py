@@ -1,4 +1,5 @@
-"""``solvers.over_devices``: a solver's batch split over devices gives the whole batch's answer."""
+"""``solvers.over_devices`` and ``solvers.over_threads``: a solver's batch split over devices, or into blocks
+solved from host threads, gives the whole batch's answer."""
 
 import jax
 import jax.numpy as jnp
@@ -59,3 +60,75 @@ def test_over_devices_checks_its_arguments():
         solvers.over_devices(solvers.omp, devices=[])
     with pytest.raises(ValueError, match="`devices` must be a non-empty sequence"):
         solvers.over_devices(solvers.omp, devices=["cpu"])
+
+
+def _problem(n_signals=1001):
+    x, _, d = jax_data(n_signals)
+    return x.reshape(7, n_signals // 7, 16), d
+
+
+def jax_data(n_signals):
+    from jaxsparse.data import sparse_coding_data
+
+    return sparse_coding_data(jax.random.key(0), n_signals, 48, 16, 3, noise=0.01)
+
+
+def test_over_threads_equals_each_blocks_call_and_the_whole_batch():
+    """Homotopy with its info pytree on 7 x 143 signals in 4 blocks (1001 padded to 1004): each block
+    bit for bit its own call, the whole within float rounding of one call (same supports and path
+    lengths); OMP in the default blocks; a batch smaller than the blocks; one signal."""
+    x, d = _problem()
+    z, info = solvers.homotopy(d, x, lam=0.05, max_active=16, return_info=True)
+    z4, info4 = solvers.over_threads(solvers.homotopy, blocks=4)(d, x, lam=0.05, max_active=16, return_info=True)
+    assert z4.shape == z.shape == (7, 143, 48) and info4.path_steps.shape == (7, 143)
+    flat = jnp.concatenate([x.reshape(-1, 16), jnp.zeros((3, 16))])
+    for i, block in enumerate(jnp.split(flat, 4)):
+        own = solvers.homotopy(d, block, lam=0.05, max_active=16)
+        np.testing.assert_array_equal(z4.reshape(-1, 48)[251 * i:251 * (i + 1)], own[:1001 - 251 * i])
+    np.testing.assert_allclose(z4, z, atol=2e-5)
+    assert bool(((z4 != 0) == (z != 0)).all()) and bool(info4.converged.all())
+    np.testing.assert_array_equal(info4.path_steps, info.path_steps)
+    np.testing.assert_allclose(solvers.over_threads(solvers.omp)(d, x, k=3), solvers.omp(d, x, k=3), atol=2e-5)
+    few = solvers.over_threads(solvers.omp, blocks=8)(d, x[0, :5], k=3)
+    np.testing.assert_allclose(few, solvers.omp(d, x[0, :5], k=3), atol=2e-5)
+    np.testing.assert_array_equal(solvers.over_threads(solvers.omp, blocks=3)(d, x[0, 0], k=3),
+                                  solvers.omp(d, x[0, 0], k=3))
+
+
+def test_over_threads_under_transformations_is_one_call():
+    """Under jit and grad the arrays are traced: one call of the solver, the same values and gradients."""
+    x, d = _problem(70)
+    split = solvers.over_threads(solvers.fista, blocks=2)
+    jitted = jax.jit(lambda d, x: split(d, x, lam=0.05, n_iter=30))(d, x)
+    np.testing.assert_allclose(jitted, solvers.fista(d, x, lam=0.05, n_iter=30), atol=1e-6)
+    grad = jax.grad(lambda d: jnp.sum(split(d, x, lam=0.05, n_iter=30) ** 2))(d)
+    ref = jax.grad(lambda d: jnp.sum(solvers.fista(d, x, lam=0.05, n_iter=30) ** 2))(d)
+    np.testing.assert_allclose(grad, ref, atol=1e-6)
+
+
+def test_over_threads_keeps_the_callers_precision_and_x64():
+    """JAX keeps matmul precision and x64 per thread: the blocks' calls run in the caller's."""
+    seen = []
+
+    def solver(d, x):
+        seen.append((jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64))
+        return x @ d.T
+
+    x, d = _problem(70)
+    with jax.default_matmul_precision("highest"):
+        solvers.over_threads(solver, blocks=2)(d, x)
+    assert seen == [("highest", False)] * 2
+    seen.clear()
+    with jax.enable_x64(True):
+        out = solvers.over_threads(solver, blocks=2)(np.asarray(d, np.float64), np.asarray(x, np.float64))
+    assert seen == [(None, True)] * 2 and out.dtype == np.float64
+
+
+def test_over_threads_checks_its_arguments():
+    with pytest.raises(TypeError, match="`solver` must be callable"):
+        solvers.over_threads(3)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="`blocks` must be a positive int"):
+            solvers.over_threads(solvers.omp, blocks=bad)
+    with pytest.raises(ValueError, match="`x` must be signals"):
+        solvers.over_threads(solvers.omp, blocks=2)(jnp.eye(4), jnp.float32(1.0), k=1)

@@ -179,3 +179,46 @@ def test_keep_top_k_along_the_first_axis_is_the_transposed_last():
     np.testing.assert_array_equal(E.keep_top_k(u.T, 3, axis=0), E.keep_top_k(u, 3).T)
     wide = jnp.pad(u, ((0, 0), (0, 60)), constant_values=-1.0)  # N = 76: the lax.top_k branch
     np.testing.assert_array_equal(E.keep_top_k(wide.T, 3, axis=0), E.keep_top_k(wide, 3).T)
+
+
+@pytest.mark.parametrize("name", ["sae", "sae-nobias", "topk", "mlp"])
+def test_sae_loss_is_the_same_on_transposed_activations(name, monkeypatch):
+    """``sae_loss`` feature-major (``apply_t``, ``x_hat^T = W_dec^T z^T + b_dec``) against sample-major:
+    value, metrics and gradient up to float rounding, with a decoder bias and leading sample axes;
+    ``"auto"`` picks the layout by :func:`prefers_feature_major`."""
+    from jaxsparse.models import matmul, sae
+
+    enc = FAMILY[name]
+    k1, k2, k3 = jax.random.split(jax.random.key(10), 3)
+    params = sae.init_sae(k1, M, N, encoder=enc)
+    params["decoder"]["b"] = jax.random.normal(k2, (M,)) * 0.1
+    x = jax.random.normal(k3, (4, 16, M))
+    out = {fm: jax.jit(jax.value_and_grad(lambda p, fm=fm: sae.sae_loss(p, x, lam=0.05, encoder=enc, feature_major=fm),
+                                          has_aux=True))(params) for fm in (False, True)}
+    (value, aux), grads = out[False]
+    (value_t, aux_t), grads_t = out[True]
+    np.testing.assert_allclose(value_t, value, rtol=1e-5)
+    for key in ("mse", "l1", "l0"):
+        np.testing.assert_allclose(aux_t[key], aux[key], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_t)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    # "auto": feature-major for these narrow layers on CPU; sample-major when no weight is narrow enough
+    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc)[0]
+    np.testing.assert_array_equal(auto, sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major=True)[0])
+    monkeypatch.setattr(matmul, "FEATURE_MAJOR_MAX_WIDTH", 4)
+    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc)[0]
+    np.testing.assert_array_equal(auto, sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major=False)[0])
+
+
+def test_sae_loss_checks_its_layout_argument():
+    from jaxsparse.models import sae
+
+    params = sae.init_sae(jax.random.key(0), M, N)
+    x = jnp.ones((4, M))
+    with pytest.raises(ValueError, match="`feature_major` must be True, False or 'auto'"):
+        sae.sae_loss(params, x, lam=0.1, feature_major="yes")
+    plain = E.Encoder(FAMILY["sae"].init, FAMILY["sae"].apply)  # no apply_t
+    with pytest.raises(ValueError, match="needs an encoder with an `apply_t`"):
+        sae.sae_loss(params, x, lam=0.1, encoder=plain, feature_major=True)
+    np.testing.assert_array_equal(sae.sae_loss(params, x, lam=0.1, encoder=plain)[0],
+                                  sae.sae_loss(params, x, lam=0.1, feature_major=False)[0])

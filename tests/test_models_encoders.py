@@ -203,11 +203,11 @@ def test_sae_loss_is_the_same_on_transposed_activations(name, monkeypatch):
     for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_t)):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
     # "auto": feature-major for these narrow layers on CPU; sample-major when no weight is narrow enough
-    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc)[0]
+    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major="auto")[0]
     np.testing.assert_array_equal(auto, sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major=True)[0])
     monkeypatch.setattr(matmul, "FEATURE_MAJOR_MAX_WIDTH", 4)
-    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc)[0]
-    np.testing.assert_array_equal(auto, sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major=False)[0])
+    auto = sae.sae_loss(params, x, lam=0.05, encoder=enc, feature_major="auto")[0]
+    np.testing.assert_array_equal(auto, sae.sae_loss(params, x, lam=0.05, encoder=enc)[0])  # the default
 
 
 def test_sae_loss_checks_its_layout_argument():
@@ -220,5 +220,5 @@ def test_sae_loss_checks_its_layout_argument():
     plain = E.Encoder(FAMILY["sae"].init, FAMILY["sae"].apply)  # no apply_t
     with pytest.raises(ValueError, match="needs an encoder with an `apply_t`"):
         sae.sae_loss(params, x, lam=0.1, encoder=plain, feature_major=True)
-    np.testing.assert_array_equal(sae.sae_loss(params, x, lam=0.1, encoder=plain)[0],
-                                  sae.sae_loss(params, x, lam=0.1, feature_major=False)[0])
+    np.testing.assert_array_equal(sae.sae_loss(params, x, lam=0.1, encoder=plain, feature_major="auto")[0],
+                                  sae.sae_loss(params, x, lam=0.1)[0])

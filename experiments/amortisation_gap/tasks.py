@@ -35,9 +35,9 @@ from jaxsparse import solvers
 from jaxsparse.losses import lasso_lam, reconstruction_l1
 from jaxsparse.models import encoders as enc_lib
 from jaxsparse.models import sparse_coding as sc
-from jaxsparse.models.matmul import prefers_feature_major, to_feature_major
+from jaxsparse.models.matmul import to_feature_major
 from jaxsparse.models.dictionary_learning import dictionary_learning_step, init_dictionary_learning
-from jaxsparse.models.sae import Encoder, affine, init_decoder, normalize_rows, project_sae
+from jaxsparse.models.sae import Encoder, affine, init_decoder, normalize_rows, project_sae, use_feature_major
 from jaxsparse.train import Task
 
 PyTree = Any
@@ -75,8 +75,7 @@ def encoder_loss(regime: str, encoder: Encoder, lam: float, params: PyTree, batc
     (:func:`jaxsparse.models.matmul.matmul_t`); ``"auto"``: where the encoder has that form and
     :func:`jaxsparse.models.matmul.prefers_feature_major` holds for its parameters (when traced).
     """
-    if feature_major == "auto":
-        feature_major = encoder.apply_t is not None and prefers_feature_major(params)
+    feature_major = use_feature_major(feature_major, encoder, params)
     layout = to_feature_major if feature_major else (lambda a: a)
     x = layout(batch["x"])
     z = (encoder.apply_t if feature_major else encoder.apply)(params["encoder"], x)

@@ -103,6 +103,19 @@ def project_sae(params: PyTree) -> PyTree:
     return dict(params, decoder=dec)
 
 
+def use_feature_major(feature_major: bool | str, encoder: Encoder, params: PyTree) -> bool:
+    """A loss's ``feature_major`` argument resolved: ``True``/``False`` as given (``True`` needs the
+    encoder's ``apply_t``), ``"auto"`` where the encoder has ``apply_t`` and
+    :func:`jaxsparse.models.matmul.prefers_feature_major` holds for ``params`` (read when traced)."""
+    if feature_major == "auto":
+        return encoder.apply_t is not None and prefers_feature_major(params)
+    if not isinstance(feature_major, bool):
+        raise ValueError(f"`feature_major` must be True, False or 'auto', got {feature_major!r}")
+    if feature_major and encoder.apply_t is None:
+        raise ValueError("`feature_major=True` needs an encoder with an `apply_t` (this one has none)")
+    return feature_major
+
+
 def sae_loss(
     params: PyTree, x: jax.Array, *, lam: jax.Array | float, encoder: Encoder = relu_encoder,
     feature_major: bool | str = False,
@@ -127,15 +140,9 @@ def sae_loss(
     Returns:
       ``(loss, {"mse": ..., "l1": mean |z|, "l0": mean number of nonzero latents per sample})``.
     """
-    if feature_major == "auto":
-        feature_major = encoder.apply_t is not None and prefers_feature_major(params)
-    elif not isinstance(feature_major, bool):
-        raise ValueError(f"`feature_major` must be True, False or 'auto', got {feature_major!r}")
-    if not feature_major:
+    if not use_feature_major(feature_major, encoder, params):
         z = encoder.apply(params["encoder"], x)
         return reconstruction_l1(x, decode(params["decoder"], z), z, lam)
-    if encoder.apply_t is None:
-        raise ValueError("`feature_major=True` needs an encoder with an `apply_t` (this one has none)")
     x_t = to_feature_major(x)
     z_t = encoder.apply_t(params["encoder"], x_t)
     return reconstruction_l1(x_t, affine(params["decoder"], z_t, feature_major=True), z_t, lam, latent_axis=0)

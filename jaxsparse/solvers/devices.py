@@ -123,22 +123,6 @@ def _enable_x64(value: bool) -> Any:
     return enable_x64(value)
 
 
-def _callers_config() -> Callable[[], contextlib.ExitStack]:
-    """The calling thread's matmul precision and x64 mode, to re-enter in a worker thread (JAX keeps
-    both per thread: a worker would otherwise trace with the global values)."""
-    precision, x64 = jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64
-
-    def enter() -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
-        if precision is not None:
-            stack.enter_context(jax.default_matmul_precision(precision))
-        if x64 != jax.config.jax_enable_x64:
-            stack.enter_context(_enable_x64(x64))
-        return stack
-
-    return enter
-
-
 def over_threads(solver: Callable[..., Any], *, blocks: int | None = None) -> Callable[..., Any]:
     """``solver`` (``solver(dictionary, x, **kwargs)``) with the samples of ``x`` split into ``blocks``
     contiguous blocks, each solved by its own call from its own host thread, the calls running side
@@ -177,10 +161,15 @@ def over_threads(solver: Callable[..., Any], *, blocks: int | None = None) -> Ca
         if n_blocks <= 1:
             return solver(dictionary, x, **kwargs)
         flat = _padded(flat, n_blocks)
-        enter = _callers_config()
+        # JAX keeps the matmul precision and x64 mode per thread: the workers re-enter the caller's
+        precision, x64 = jax.config.jax_default_matmul_precision, jax.config.jax_enable_x64
 
         def solve(block: jax.Array) -> Any:
-            with enter():
+            with contextlib.ExitStack() as stack:
+                if precision is not None:
+                    stack.enter_context(jax.default_matmul_precision(precision))
+                if x64 != jax.config.jax_enable_x64:
+                    stack.enter_context(_enable_x64(x64))
                 return jax.block_until_ready(solver(dictionary, block, **kwargs))
 
         with ThreadPoolExecutor(max_workers=n_blocks) as pool:

@@ -12,7 +12,6 @@ ratio (vmapped / sequential, per seed-step), measured in one process after compi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import jax
 

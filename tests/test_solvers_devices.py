@@ -63,14 +63,11 @@ def test_over_devices_checks_its_arguments():
 
 
 def _problem(n_signals=1001):
-    x, _, d = jax_data(n_signals)
-    return x.reshape(7, n_signals // 7, 16), d
-
-
-def jax_data(n_signals):
+    """``x [7, n_signals / 7, 16]`` and ``d [48, 16]``: 3-sparse codes plus 1 % noise."""
     from jaxsparse.data import sparse_coding_data
 
-    return sparse_coding_data(jax.random.key(0), n_signals, 48, 16, 3, noise=0.01)
+    x, _, d = sparse_coding_data(jax.random.key(0), n_signals, 48, 16, 3, noise=0.01)
+    return x.reshape(7, n_signals // 7, 16), d
 
 
 def test_over_threads_equals_each_blocks_call_and_the_whole_batch():

@@ -429,3 +429,49 @@ def test_as_completed_yields_methods_as_their_workers_finish():
     assert list(as_completed({"x": 1, "y": 2}, ["y"])) == ["y"]
     with pytest.raises(KeyError, match="`methods`"):
         as_completed({"x": 1}, ["x", "z"])
+
+
+def test_seed_threads_deal_the_seeds_into_equal_parts_of_whole_groups():
+    from jaxsparse.train.sweep import seed_threads
+
+    assert seed_threads(8, 1, 2) == 2 and seed_threads(8, 2, 4) == 4 and seed_threads(8, 4, 4) == 2
+    assert seed_threads(12, 4, 4) == 3  # 4 parts would be 3 seeds each, not whole groups of 4
+    assert seed_threads(5, 1, 2) == 1  # 5 seeds do not split in 2 equal parts
+    assert seed_threads(8, None, 2) == 1 and seed_threads(8, 8, 2) == 1  # one vmap over all seeds
+    assert seed_threads(8, 1, 1) == 1 and seed_threads(5, 2, 2) == 1  # groups of 2 and a remainder
+
+
+@pytest.mark.parametrize("seed_batch", [1, 2])
+def test_threaded_parts_equal_the_one_program_sweep_bit_for_bit(seed_batch, monkeypatch):
+    """4 seeds trained in 2 parts from 2 host threads give the one program's states and metrics bit for
+    bit (each part is whole groups, mapped as the one program maps them), with a hyperparameter grid,
+    a monitor and host-fed batches too."""
+    from jaxsparse.train import sweep as sweep_lib
+
+    calls = []
+    side_by_side = sweep_lib.side_by_side
+    monkeypatch.setattr(sweep_lib, "side_by_side", lambda fns: calls.append(len(fns)) or side_by_side(fns))
+    loss_fn, data_fn = _quadratic_task()
+    init = lambda key, source: {"w": jax.random.normal(key, (3,))}  # noqa: E731
+    fed = Task(init=init, loss_fn=loss_fn, optimizer=optax.adam(0.1), data_fn=None,
+               feed=lambda start, n: np.arange(start, start + n, dtype=np.float32)[:, None] * np.ones(3, np.float32),
+               monitor=lambda params, source: {"w_norm": jnp.linalg.norm(params["w"])})
+    grid = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, lam_grid=(0.0, 0.5)))
+    for task in (build(TINY), build(grid), fed):
+        task = task._replace(seed_batch=seed_batch)
+        outs = []
+        for threads in (1, 2):
+            sweep = build_sweep(task, [0, 1, 2, 3], threads=threads)
+            states, sources = sweep.init()
+            outs.append(sweep.chunk(6)(states, sources, start=0))
+            outs[-1] = sweep.chunk(6)(*outs[-1][:1], sources, start=6)  # a second chunk from the joined states
+        for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1]), strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert {x.shape[0] for x in jax.tree.leaves(outs[1][0])} == {4}  # the parts joined again
+    assert calls == [2] * 6  # two chunks of each task in 2 threads
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_threads_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="threads"):
+        build_sweep(build(TINY), [0, 1], threads=bad)

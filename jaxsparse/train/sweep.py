@@ -21,6 +21,7 @@ import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxsparse.host import side_by_side, usable_cores
 from jaxsparse.train.step import TrainState, init_state, largest_layer_bytes, make_step, scan_batches, scan_steps
 
 PyTree = Any
@@ -143,6 +144,12 @@ def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dic
     [H, ...] | None``; metrics come back as ``{name: [S(, H), n_steps]}``. One ``lax.scan`` per run,
     ``vmap``-ped over the axes.
     """
+    return over_seeds(seed_chunk(task, n_steps), task.seed_batch)
+
+
+def seed_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """``chunk(state, source, batches, hparams) -> (state, metrics)``: ``n_steps`` steps of one seed's
+    runs (state ``[(H,) ...]``, metrics ``{name: [(H,) n_steps]}``); :func:`sweep_chunk` maps it over seeds."""
     if (task.data_fn is None) == (task.feed is None):
         raise ValueError("a Task needs exactly one of `data_fn` (on device) and `feed` (from the host)")
     sb = task.seed_batch
@@ -158,8 +165,7 @@ def sweep_chunk(task: Task, n_steps: int) -> Callable[..., tuple[TrainState, dic
         chunk = lambda st, src, batches, hp: fed(st, batches, hp)  # noqa: E731
     if task.monitor is not None:
         chunk = _monitored(chunk, task.monitor, n_steps)
-    per_seed = chunk if n_hparams(task) is None else jax.vmap(chunk, in_axes=(0, None, None, 0))
-    return over_seeds(per_seed, task.seed_batch)
+    return chunk if n_hparams(task) is None else jax.vmap(chunk, in_axes=(0, None, None, 0))
 
 
 def over_seeds(per_seed: Callable, seed_batch: int | str | None) -> Callable:
@@ -170,13 +176,39 @@ def over_seeds(per_seed: Callable, seed_batch: int | str | None) -> Callable:
 
     def run(states, sources, batches, hp):
         n = jax.tree.leaves(states)[0].shape[0]
-        g = auto_seed_batch(per_seed, states, sources, batches, hp) if seed_batch == "auto" else seed_batch
+        g = seed_group(per_seed, seed_batch, states, sources, batches, hp)
         if g is None or g >= n:
             return vmapped(states, sources, batches, hp)
-        return jax.lax.map(lambda sx: per_seed(sx[0], sx[1], batches, hp), (states, sources),
-                           batch_size=None if g == 1 else g)
+        return _in_groups(per_seed, g)(states, sources, batches, hp)
 
     return run
+
+
+def _in_groups(per_seed: Callable, group: int) -> Callable:
+    """``per_seed`` over the leading seed axis, ``lax.map``-ped over groups of ``group`` seeds."""
+    return lambda states, sources, batches, hp: jax.lax.map(lambda sx: per_seed(sx[0], sx[1], batches, hp),
+                                                            (states, sources), batch_size=None if group == 1 else group)
+
+
+def seed_group(per_seed: Callable, seed_batch: int | str | None, states: PyTree, sources: PyTree, batches: PyTree,
+               hp: PyTree) -> int | None:
+    """The seeds :func:`over_seeds` vmaps together for these (stacked) arguments: ``seed_batch``, or
+    :func:`auto_seed_batch`'s choice for ``"auto"``; ``None``: all of them."""
+    return auto_seed_batch(per_seed, states, sources, batches, hp) if seed_batch == "auto" else seed_batch
+
+
+def seed_threads(n_seeds: int, group: int | None, cores: int) -> int:
+    """Host threads a one-device CPU sweep of ``n_seeds`` seeds, vmapped in groups of ``group``, runs in:
+    the most, up to ``cores``, that deal the seeds into equal parts of whole groups (1: no split).
+
+    Each thread runs the same compiled program on its part, the programs side by side
+    (:mod:`jaxsparse.host`). As every part holds whole groups, each group computes what it computes in
+    the one-program sweep, bit for bit (``tests/test_train_sweep.py``), so the split changes the speed
+    only, not a resumed run's numbers.
+    """
+    if group is None or group >= n_seeds:
+        return 1
+    return max([1] + [t for t in range(2, cores + 1) if n_seeds % t == 0 and (n_seeds // t) % group == 0])
 
 
 CPU_GROUP_BYTES = 512 * 1024
@@ -300,7 +332,7 @@ def _value_key(fn: Callable) -> Any:
     return fn
 
 
-def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) -> Sweep:
+def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, threads: int | None = None) -> Sweep:
     """Jit the sweep with the seed axis sharded over ``seed_mesh(len(seeds))``.
 
     Example::
@@ -309,7 +341,15 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
       states, sources = sw.init()
       states, metrics = sw.chunk(100)(states, sources)   # metrics: {name: [4, 100]}
       # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
+
+    On one CPU device, a sweep whose seeds are vmapped in several groups (:func:`auto_seed_batch`:
+    wide layers) trains its seeds in up to ``threads`` equal parts side by side, one host thread each
+    (default: the cores this process may use; :func:`seed_threads`). Each part is whole groups, so the
+    numbers are those of the one-program sweep; while they run, ``threads`` parts hold their
+    activations at once instead of one group. ``threads=1``: one program.
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"`threads` must be a positive int or None (the usable cores), got {threads!r}")
     mesh = seed_mesh(len(seeds), devices)
     shard, rep = seed_sharding(mesh), replicated(mesh)
     seeds_arr = np.asarray(seeds, np.int32)
@@ -334,13 +374,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
 
     def chunk(n_steps: int):
         if n_steps not in chunks:
-            body = sweep_chunk(task, n_steps)
-            if task.seed_batch is not None and mesh.size > 1:  # groups of each device's own seeds
-                body = jax.shard_map(body, mesh=mesh, in_specs=(PartitionSpec(SEED_AXIS), PartitionSpec(SEED_AXIS),
-                                                                PartitionSpec(), PartitionSpec()),
-                                     out_specs=PartitionSpec(SEED_AXIS))
-            fn = jax.jit(body, in_shardings=(shard, shard, rep, rep), out_shardings=shard)
-            program = []
+            per_seed, program = seed_chunk(task, n_steps), []
 
             def run(states, sources, start=None):
                 batches = None
@@ -350,7 +384,8 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
                     batches = jax.tree.map(lambda x: global_array(x, rep), task.feed(int(start), n_steps))
                 if not program:  # compile ahead of time, so compilation is timed apart from training
                     t0 = time.perf_counter()
-                    program.append(fn.lower(states, sources, batches, hparams).compile())
+                    program.append(_chunk_program(per_seed, task.seed_batch, mesh, threads,
+                                                  (states, sources, batches, hparams)))
                     compile_s[0] += time.perf_counter() - t0
                 return program[0](states, sources, batches, hparams)
 
@@ -362,6 +397,46 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None) ->
         return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=shard), states)
 
     return Sweep(mesh, init, sources, chunk, abstract_state, lambda: compile_s[0])
+
+
+def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh, threads: int | None,
+                   args: tuple) -> Callable:
+    """The compiled chunk of a sweep: ``run(states, sources, batches, hparams) -> (states, metrics)``.
+
+    On one CPU device whose seeds split into :func:`seed_threads` ``t > 1`` parts, one program compiled
+    for a part (it slices its seeds from the whole stack at a given offset) runs from ``t`` host
+    threads at once and the parts are joined again; otherwise the one program of :func:`over_seeds`.
+    """
+    shard, rep = seed_sharding(mesh), replicated(mesh)
+    n = jax.tree.leaves(args[0])[0].shape[0]
+    t, group = 1, None
+    if mesh.size == 1 and mesh.devices.flat[0].platform == "cpu" and jax.process_count() == 1:
+        group = seed_group(per_seed, seed_batch, *args)
+        t = seed_threads(n, group, usable_cores() if threads is None else threads)
+    if t == 1:
+        body = over_seeds(per_seed, seed_batch)
+        if seed_batch is not None and mesh.size > 1:  # groups of each device's own seeds
+            body = jax.shard_map(body, mesh=mesh, in_specs=(PartitionSpec(SEED_AXIS), PartitionSpec(SEED_AXIS),
+                                                            PartitionSpec(), PartitionSpec()),
+                                 out_specs=PartitionSpec(SEED_AXIS))
+        return jax.jit(body, in_shardings=(shard, shard, rep, rep), out_shardings=shard).lower(*args).compile()
+
+    part = n // t
+    body = _in_groups(per_seed, group)  # as the one program maps them, also where a part is one group
+
+    def one_part(states, sources, batches, hp, offset):
+        take = lambda x: jax.lax.dynamic_slice_in_dim(x, offset, part)  # noqa: E731
+        return body(jax.tree.map(take, states), jax.tree.map(take, sources), batches, hp)
+
+    program = jax.jit(one_part, in_shardings=(shard, shard, rep, rep, rep), out_shardings=shard).lower(
+        *args, jax.ShapeDtypeStruct((), jnp.int32)).compile()
+    join = jax.jit(lambda parts: jax.tree.map(lambda *a: jnp.concatenate(a), *parts), out_shardings=shard)
+
+    def run(states, sources, batches, hp):
+        offsets = [global_array(np.int32(i * part), rep) for i in range(t)]
+        return join(side_by_side([partial(program, states, sources, batches, hp, o) for o in offsets]))
+
+    return run
 
 
 def to_host(tree: PyTree) -> PyTree:

@@ -8,9 +8,7 @@ different threads concurrently; calls dispatched from one thread run one after a
 (:func:`jaxsparse.train.build_sweep`) use this. Measured on 2 cores of an AVX-512 Xeon VM: homotopy
 on 4096 signals in 2 blocks 1.00-1.01x SPAMS ``lasso`` against 0.87-0.92x in one call
 (:mod:`jaxsparse.solvers.devices`); 8 seeds of a 64->256 SAE in two parts of 4 at 1.25-1.27x eight
-single-seed runs against 1.00x in one program (``python benchmarks/sweep.py``, three runs). Two calls
-dispatched from one thread took as long as the one program (6.09-6.22 s against 6.05-6.23 s for 500
-steps; 4.78-4.85 s from two threads; a prototype of the sweep's parts, three rounds).
+single-seed runs against 1.00x in one program (``python benchmarks/sweep.py``, three runs).
 """
 
 from __future__ import annotations

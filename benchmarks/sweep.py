@@ -13,8 +13,8 @@ Python (as the PyTorch step is), and the same step inside the engine's ``lax.sca
 
 Each size is run with the engine's default ``seed_batch="auto"`` (on CPU, seeds are vmapped in groups
 whose widest matmul output fits 512 KiB, the groups run one after another in the same program; on one
-CPU device, several groups are dealt into equal parts trained side by side, one host thread per core:
-``jaxsparse.train.sweep.seed_threads``) and with one vmap over all seeds (``seed_batch=None``), against
+CPU device, several groups are dealt into parts trained side by side, one host thread per core:
+``jaxsparse.train.sweep.seed_parts``) and with one vmap over all seeds (``seed_batch=None``), against
 8 single-seed runs in turn.
 
 Targets (issue 15): the sweep program never slower than the sequential loop on CPU (ratio >= 1.0 at

@@ -431,26 +431,28 @@ def test_as_completed_yields_methods_as_their_workers_finish():
         as_completed({"x": 1}, ["x", "z"])
 
 
-def test_seed_threads_deal_the_seeds_into_equal_parts_of_whole_groups():
-    from jaxsparse.train.sweep import seed_threads
+def test_seed_parts_deal_whole_groups_over_the_cores_as_evenly_as_possible():
+    from jaxsparse.train.sweep import seed_parts
 
-    assert seed_threads(8, 1, 2) == 2 and seed_threads(8, 2, 4) == 4 and seed_threads(8, 4, 4) == 2
-    assert seed_threads(12, 4, 4) == 3  # 4 parts would be 3 seeds each, not whole groups of 4
-    assert seed_threads(5, 1, 2) == 1  # 5 seeds do not split in 2 equal parts
-    assert seed_threads(8, None, 2) == 1 and seed_threads(8, 8, 2) == 1  # one vmap over all seeds
-    assert seed_threads(8, 1, 1) == 1 and seed_threads(5, 2, 2) == 1  # groups of 2 and a remainder
+    assert seed_parts(8, 1, 2) == [4, 4] and seed_parts(8, 2, 4) == [2, 2, 2, 2] and seed_parts(8, 4, 4) == [4, 4]
+    assert seed_parts(3, 1, 2) == [2, 1] and seed_parts(5, 1, 2) == [3, 2] and seed_parts(12, 4, 4) == [4, 4, 4]
+    assert seed_parts(5, 2, 2) == [2, 3]  # groups of 2, the remainder of 1 with the last part
+    assert seed_parts(8, None, 2) == [8] and seed_parts(8, 8, 2) == [8]  # one vmap over all seeds
+    assert seed_parts(8, 1, 1) == [8] and seed_parts(3, 2, 2) == [3]  # one core; one whole group
 
 
-@pytest.mark.parametrize("seed_batch", [1, 2])
-def test_threaded_parts_equal_the_one_program_sweep_bit_for_bit(seed_batch, monkeypatch):
-    """4 seeds trained in 2 parts from 2 host threads give the one program's states and metrics bit for
-    bit (each part is whole groups, mapped as the one program maps them), with a hyperparameter grid,
-    a monitor and host-fed batches too."""
+@pytest.mark.parametrize(("n_seeds", "seed_batch", "parts"), [(4, 1, [2, 2]), (4, 2, [2, 2]), (3, 1, [2, 1]),
+                                                              (5, 2, [2, 3])])
+def test_threaded_parts_equal_the_one_program_sweep_bit_for_bit(n_seeds, seed_batch, parts, monkeypatch):
+    """Seeds trained in parts from 2 host threads (equal or not, a remainder group riding with the last)
+    give the one program's states and metrics bit for bit (each part is whole groups, mapped as the one
+    program maps them), with a hyperparameter grid, a monitor and host-fed batches too."""
     from jaxsparse.train import sweep as sweep_lib
 
     calls = []
     side_by_side = sweep_lib.side_by_side
     monkeypatch.setattr(sweep_lib, "side_by_side", lambda fns: calls.append(len(fns)) or side_by_side(fns))
+    assert sweep_lib.seed_parts(n_seeds, seed_batch, 2) == parts
     loss_fn, data_fn = _quadratic_task()
     init = lambda key, source: {"w": jax.random.normal(key, (3,))}  # noqa: E731
     fed = Task(init=init, loss_fn=loss_fn, optimizer=optax.adam(0.1), data_fn=None,
@@ -461,14 +463,14 @@ def test_threaded_parts_equal_the_one_program_sweep_bit_for_bit(seed_batch, monk
         task = task._replace(seed_batch=seed_batch)
         outs = []
         for threads in (1, 2):
-            sweep = build_sweep(task, [0, 1, 2, 3], threads=threads)
+            sweep = build_sweep(task, list(range(n_seeds)), threads=threads)
             states, sources = sweep.init()
-            outs.append(sweep.chunk(6)(states, sources, start=0))
-            outs[-1] = sweep.chunk(6)(*outs[-1][:1], sources, start=6)  # a second chunk from the joined states
+            out = sweep.chunk(6)(states, sources, start=0)
+            outs.append(sweep.chunk(6)(out[0], sources, start=6))  # a second chunk from the joined states
         for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1]), strict=True):
             np.testing.assert_array_equal(a, b)
-        assert {x.shape[0] for x in jax.tree.leaves(outs[1][0])} == {4}  # the parts joined again
-    assert calls == [2] * 6  # two chunks of each task in 2 threads
+        assert {x.shape[0] for x in jax.tree.leaves(outs[1][0])} == {n_seeds}  # the parts joined again
+    assert calls == [len(parts)] * 6  # two chunks of each task, in threads
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])

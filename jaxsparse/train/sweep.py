@@ -197,18 +197,23 @@ def seed_group(per_seed: Callable, seed_batch: int | str | None, states: PyTree,
     return auto_seed_batch(per_seed, states, sources, batches, hp) if seed_batch == "auto" else seed_batch
 
 
-def seed_threads(n_seeds: int, group: int | None, cores: int) -> int:
-    """Host threads a one-device CPU sweep of ``n_seeds`` seeds, vmapped in groups of ``group``, runs in:
-    the most, up to ``cores``, that deal the seeds into equal parts of whole groups (1: no split).
+def seed_parts(n_seeds: int, group: int | None, cores: int) -> list[int]:
+    """Seeds per part of a one-device CPU sweep of ``n_seeds`` seeds vmapped in groups of ``group``: its
+    whole groups dealt over up to ``cores`` parts as evenly as possible (the larger parts first; a
+    remainder of fewer than ``group`` seeds rides with the last part), ``[n_seeds]`` for one part.
 
-    Each thread runs the same compiled program on its part, the programs side by side
-    (:mod:`jaxsparse.host`). As every part holds whole groups, each group computes what it computes in
-    the one-program sweep, bit for bit (``tests/test_train_sweep.py``), so the split changes the speed
-    only, not a resumed run's numbers.
+    Each part trains in its own host thread, the parts' programs side by side (:mod:`jaxsparse.host`).
+    Every part is mapped over its groups as the one-program sweep maps them, so each group computes
+    what it computes there, bit for bit (``tests/test_train_sweep.py``): the split changes the speed
+    only, not a run's numbers or a resumed run's.
     """
-    if group is None or group >= n_seeds:
-        return 1
-    return max([1] + [t for t in range(2, cores + 1) if n_seeds % t == 0 and (n_seeds // t) % group == 0])
+    if group is None or group >= n_seeds or cores < 2:
+        return [n_seeds]
+    groups, rest = divmod(n_seeds, group)
+    t = min(cores, groups)
+    parts = [group * (groups // t + (i < groups % t)) for i in range(t)]
+    parts[-1] += rest
+    return parts
 
 
 CPU_GROUP_BYTES = 512 * 1024
@@ -343,8 +348,8 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
       # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
 
     On one CPU device, a sweep whose seeds are vmapped in several groups (:func:`auto_seed_batch`:
-    wide layers) trains its seeds in up to ``threads`` equal parts side by side, one host thread each
-    (default: the cores this process may use; :func:`seed_threads`). Each part is whole groups, so the
+    wide layers) trains its seeds in up to ``threads`` parts of whole groups side by side, one host thread each
+    (default: the cores this process may use; :func:`seed_parts`). Each part is whole groups, so the
     numbers are those of the one-program sweep; while they run, ``threads`` parts hold their
     activations at once instead of one group. ``threads=1``: one program.
     """
@@ -403,17 +408,18 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
                    args: tuple) -> Callable:
     """The compiled chunk of a sweep: ``run(states, sources, batches, hparams) -> (states, metrics)``.
 
-    On one CPU device whose seeds split into :func:`seed_threads` ``t > 1`` parts, one program compiled
-    for a part (it slices its seeds from the whole stack at a given offset) runs from ``t`` host
-    threads at once and the parts are joined again; otherwise the one program of :func:`over_seeds`.
+    On one CPU device whose seeds split into several :func:`seed_parts`, a program compiled for each
+    part size (it slices its seeds from the whole stack at a given offset) runs each part from its own
+    host thread, all at once, and the parts are joined again; otherwise the one program of
+    :func:`over_seeds`.
     """
     shard, rep = seed_sharding(mesh), replicated(mesh)
     n = jax.tree.leaves(args[0])[0].shape[0]
-    t, group = 1, None
+    parts, group = [n], None
     if mesh.size == 1 and mesh.devices.flat[0].platform == "cpu" and jax.process_count() == 1:
         group = seed_group(per_seed, seed_batch, *args)
-        t = seed_threads(n, group, usable_cores() if threads is None else threads)
-    if t == 1:
+        parts = seed_parts(n, group, usable_cores() if threads is None else threads)
+    if len(parts) == 1:
         body = over_seeds(per_seed, seed_batch)
         if seed_batch is not None and mesh.size > 1:  # groups of each device's own seeds
             body = jax.shard_map(body, mesh=mesh, in_specs=(PartitionSpec(SEED_AXIS), PartitionSpec(SEED_AXIS),
@@ -421,20 +427,23 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
                                  out_specs=PartitionSpec(SEED_AXIS))
         return jax.jit(body, in_shardings=(shard, shard, rep, rep), out_shardings=shard).lower(*args).compile()
 
-    part = n // t
     body = _in_groups(per_seed, group)  # as the one program maps them, also where a part is one group
 
-    def one_part(states, sources, batches, hp, offset):
-        take = lambda x: jax.lax.dynamic_slice_in_dim(x, offset, part)  # noqa: E731
-        return body(jax.tree.map(take, states), jax.tree.map(take, sources), batches, hp)
+    def part_program(size: int):
+        def one_part(states, sources, batches, hp, offset):
+            take = lambda x: jax.lax.dynamic_slice_in_dim(x, offset, size)  # noqa: E731
+            return body(jax.tree.map(take, states), jax.tree.map(take, sources), batches, hp)
 
-    program = jax.jit(one_part, in_shardings=(shard, shard, rep, rep, rep), out_shardings=shard).lower(
-        *args, jax.ShapeDtypeStruct((), jnp.int32)).compile()
-    join = jax.jit(lambda parts: jax.tree.map(lambda *a: jnp.concatenate(a), *parts), out_shardings=shard)
+        return jax.jit(one_part, in_shardings=(shard, shard, rep, rep, rep), out_shardings=shard).lower(
+            *args, jax.ShapeDtypeStruct((), jnp.int32)).compile()
+
+    programs = {size: part_program(size) for size in dict.fromkeys(parts)}  # unequal parts: two programs
+    offsets = [global_array(np.int32(o), rep) for o in np.cumsum([0] + parts[:-1])]
+    join = jax.jit(lambda outs: jax.tree.map(lambda *a: jnp.concatenate(a), *outs), out_shardings=shard)
 
     def run(states, sources, batches, hp):
-        offsets = [global_array(np.int32(i * part), rep) for i in range(t)]
-        return join(side_by_side([partial(program, states, sources, batches, hp, o) for o in offsets]))
+        return join(side_by_side([partial(programs[size], states, sources, batches, hp, o)
+                                  for size, o in zip(parts, offsets, strict=True)]))
 
     return run
 

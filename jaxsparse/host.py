@@ -14,6 +14,7 @@ single-seed runs against 1.00x in one program (``python benchmarks/sweep.py``, t
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,12 +29,35 @@ def usable_cores() -> int:
 
 def side_by_side(calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """``[call() for call in calls]``, each call in its own host thread, all at once; every result is
-    waited for (``jax.block_until_ready``) in its thread. One call runs in the caller's thread."""
+    waited for (``jax.block_until_ready``) in its thread. One call runs in the caller's thread.
+
+    The threads are kept for the next call (starting two took 0.47 ms a call, against 0.11 ms for a
+    kept pool: a sweep calls this once per chunk); a call made while they are busy (from another
+    thread, or from inside a call) gets threads of its own.
+    """
     if len(calls) == 1:
         return [jax.block_until_ready(calls[0]())]
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(lambda call=call: jax.block_until_ready(call())) for call in calls]
-        return [f.result() for f in futures]
+    if not _POOL_LOCK.acquire(blocking=False):
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            return _run(pool, calls)
+    try:
+        if _POOL[1] < len(calls):
+            if _POOL[0] is not None:
+                _POOL[0].shutdown()
+            _POOL[:] = [ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="jaxsparse"), len(calls)]
+        return _run(_POOL[0], calls)
+    finally:
+        _POOL_LOCK.release()
+
+
+def _run(pool: ThreadPoolExecutor, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    futures = [pool.submit(lambda call=call: jax.block_until_ready(call())) for call in calls]
+    return [f.result() for f in futures]
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: list = [None, 0]
+"""The kept thread pool of :func:`side_by_side` and its size."""
 
 
 __all__ = ["side_by_side", "usable_cores"]

@@ -198,20 +198,26 @@ def seed_group(per_seed: Callable, seed_batch: int | str | None, states: PyTree,
 
 
 def seed_parts(n_seeds: int, group: int | None, cores: int) -> list[int]:
-    """Seeds per part of a one-device CPU sweep of ``n_seeds`` seeds vmapped in groups of ``group``: its
-    whole groups dealt over up to ``cores`` parts as evenly as possible (the larger parts first; a
-    remainder of fewer than ``group`` seeds rides with the last part), ``[n_seeds]`` for one part.
+    """Seeds per part of a one-device CPU sweep of ``n_seeds`` seeds vmapped in groups of ``group``
+    (``None``: one vmap over all), each part trained by its own host thread: ``[n_seeds]`` for one part.
 
-    Each part trains in its own host thread, the parts' programs side by side (:mod:`jaxsparse.host`).
-    Every part is mapped over its groups as the one-program sweep maps them, so each group computes
-    what it computes there, bit for bit (``tests/test_train_sweep.py``): the split changes the speed
-    only, not a run's numbers or a resumed run's.
+    Several groups: the whole groups are dealt over up to ``cores`` parts as evenly as possible (larger
+    parts first; a remainder of fewer than ``group`` seeds rides with the last part), and each part maps
+    over its groups as the one program does. One group: the seeds are dealt over up to ``cores`` parts,
+    each vmapped over its own seeds. The parts' programs run side by side (:mod:`jaxsparse.host`), which
+    pays most for small models, whose operations gain nothing from XLA's threads: 8 seeds of a 8->16
+    SAE step 1.9x as fast in two vmaps of 4 as in one of 8 (``python benchmarks/sweep.py``).
+
+    Each seed computes the same thing either way; XLA:CPU computes a seed of a vmap the same whatever
+    the vmap's size in every test here (``tests/test_train_sweep.py``: bit for bit), so the split
+    changes the speed, not a run's numbers or a resumed run's (at most float rounding in general).
     """
-    if group is None or group >= n_seeds or cores < 2:
+    if cores < 2 or n_seeds < 2:
         return [n_seeds]
-    groups, rest = divmod(n_seeds, group)
-    t = min(cores, groups)
-    parts = [group * (groups // t + (i < groups % t)) for i in range(t)]
+    unit = 1 if group is None or group >= n_seeds else group
+    units, rest = divmod(n_seeds, unit)
+    t = min(cores, units)
+    parts = [unit * (units // t + (i < units % t)) for i in range(t)]
     parts[-1] += rest
     return parts
 
@@ -235,12 +241,21 @@ def auto_seed_batch(per_seed: Callable, states: PyTree, sources: PyTree, batches
     """
     if jax.default_backend() != "cpu":
         return None
+    return _cpu_group(seed_layer_bytes(per_seed, states, sources, batches, hp), jax.tree.leaves(states)[0].shape[0])
+
+
+def _cpu_group(layer_bytes: int, n_seeds: int) -> int:
+    """:func:`auto_seed_batch` on CPU from one seed's largest layer output."""
+    limit = max(1, CPU_GROUP_BYTES // max(layer_bytes, 1))
+    return max(g for g in range(1, min(limit, n_seeds) + 1) if n_seeds % g == 0)  # equal groups: one compiled body
+
+
+def seed_layer_bytes(per_seed: Callable, states: PyTree, sources: PyTree, batches: PyTree, hp: PyTree) -> int:
+    """Bytes of the largest matmul or convolution output of one seed's chunk (traced, not run;
+    :func:`jaxsparse.train.step.largest_layer_bytes`), for stacked arguments."""
     one = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), t)  # noqa: E731
     shaped = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), t)  # noqa: E731
-    jaxpr = jax.make_jaxpr(per_seed)(one(states), one(sources), shaped(batches), shaped(hp))
-    limit = max(1, CPU_GROUP_BYTES // max(largest_layer_bytes(jaxpr.jaxpr), 1))
-    n = jax.tree.leaves(states)[0].shape[0]
-    return max(g for g in range(1, min(limit, n) + 1) if n % g == 0)  # equal groups: one compiled body
+    return largest_layer_bytes(jax.make_jaxpr(per_seed)(one(states), one(sources), shaped(batches), shaped(hp)).jaxpr)
 
 
 def _monitored(chunk: Callable, monitor: Callable, n_steps: int) -> Callable:
@@ -347,11 +362,11 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
       states, metrics = sw.chunk(100)(states, sources)   # metrics: {name: [4, 100]}
       # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
 
-    On one CPU device, a sweep whose seeds are vmapped in several groups (:func:`auto_seed_batch`:
-    wide layers) trains its seeds in up to ``threads`` parts of whole groups side by side, one host thread each
-    (default: the cores this process may use; :func:`seed_parts`). Each part is whole groups, so the
-    numbers are those of the one-program sweep; while they run, ``threads`` parts hold their
-    activations at once instead of one group. ``threads=1``: one program.
+    On one CPU device the seeds train in up to ``threads`` parts side by side, one host thread each
+    (default: the cores this process may use): whole groups of :func:`auto_seed_batch` where it makes
+    several, else parts of the one vmap (:func:`seed_parts`). The numbers are the one program's (bit
+    for bit in the tests); while they run, ``threads`` parts hold their activations at once instead
+    of one group. ``threads=1``: one program.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"`threads` must be a positive int or None (the usable cores), got {threads!r}")
@@ -389,7 +404,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
                     batches = jax.tree.map(lambda x: global_array(x, rep), task.feed(int(start), n_steps))
                 if not program:  # compile ahead of time, so compilation is timed apart from training
                     t0 = time.perf_counter()
-                    program.append(_chunk_program(per_seed, task.seed_batch, mesh, threads,
+                    program.append(_chunk_program(per_seed, task.seed_batch, mesh, threads, n_steps,
                                                   (states, sources, batches, hparams)))
                     compile_s[0] += time.perf_counter() - t0
                 return program[0](states, sources, batches, hparams)
@@ -404,8 +419,16 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
     return Sweep(mesh, init, sources, chunk, abstract_state, lambda: compile_s[0])
 
 
+MIN_PART_WORK = 1 << 20
+"""Least work for a part of a CPU sweep in its own thread, as (one seed's largest layer output in bytes)
+x (seeds of the part) x (steps of the chunk): a thread costs about 0.1 ms a chunk (:func:`jaxsparse.host.side_by_side`),
+and 1 MiB of it is about 2.5 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
+each, stepped 2000 times in 1.18 s). Paper 4's single neuron (28 bytes a seed, chunks of 100 steps)
+stays in one program; without this it trained in 0.81 s instead of 0.47 s."""
+
+
 def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh, threads: int | None,
-                   args: tuple) -> Callable:
+                   n_steps: int, args: tuple) -> Callable:
     """The compiled chunk of a sweep: ``run(states, sources, batches, hparams) -> (states, metrics)``.
 
     On one CPU device whose seeds split into several :func:`seed_parts`, a program compiled for each
@@ -417,8 +440,11 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
     n = jax.tree.leaves(args[0])[0].shape[0]
     parts, group = [n], None
     if mesh.size == 1 and mesh.devices.flat[0].platform == "cpu" and jax.process_count() == 1:
-        group = seed_group(per_seed, seed_batch, *args)
+        layer = seed_layer_bytes(per_seed, *args)
+        group = _cpu_group(layer, n) if seed_batch == "auto" else seed_batch
         parts = seed_parts(n, group, usable_cores() if threads is None else threads)
+        if layer * n_steps * n < MIN_PART_WORK * len(parts):  # too little work per thread
+            parts = [n]
     if len(parts) == 1:
         body = over_seeds(per_seed, seed_batch)
         if seed_batch is not None and mesh.size > 1:  # groups of each device's own seeds
@@ -427,7 +453,10 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
                                  out_specs=PartitionSpec(SEED_AXIS))
         return jax.jit(body, in_shardings=(shard, shard, rep, rep), out_shardings=shard).lower(*args).compile()
 
-    body = _in_groups(per_seed, group)  # as the one program maps them, also where a part is one group
+    if group is None or group >= n:  # one group: each part one vmap
+        body = jax.vmap(per_seed, in_axes=(0, 0, None, None))
+    else:  # as the one program maps them, also where a part is one group
+        body = _in_groups(per_seed, group)
 
     def part_program(size: int):
         def one_part(states, sources, batches, hp, offset):

@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--jobs", type=int, metavar="N", help="methods trained at once, each in its own process "
                      "(default: 2 on a CPU with 2+ cores, else 1; see jaxsparse.train.fit)")
+    run.add_argument("--threads", type=int, metavar="N", help="on CPU, host threads a sweep's seeds train in, each "
+                     "running a part of them (default: the cores a process may use; 1: one program; sets "
+                     "$JAXSPARSE_SWEEP_THREADS; see jaxsparse.train.build_sweep)")
 
     resume = sub.add_parser("resume", parents=[dist], help="continue a run from its latest good checkpoint")
     resume.add_argument("run_dir")
@@ -111,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="expected config changes; resuming refuses any difference from the saved config")
     resume.add_argument("--no-progress", action="store_true")
     resume.add_argument("--jobs", type=int, metavar="N", help="methods trained at once (as for run)")
+    resume.add_argument("--threads", type=int, metavar="N", help="host threads per CPU sweep (as for run)")
 
     ev = sub.add_parser("eval", parents=[dist], help="re-score checkpoints with jaxsparse.eval; writes eval.json")
     ev.add_argument("run_dir")
@@ -165,9 +169,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"train.seeds={args.seeds}")
     config = train.override(_preset(exp, args.preset) if args.preset else exp.config_cls(), overrides)
     out = args.out or f"runs/{exp.name}/{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    _threads(args)
     results = train.fit(exp, config, out, overwrite=args.overwrite, progress=not args.no_progress, jobs=_jobs(args))
     _print_summary(out, results)
     return 0
+
+
+def _threads(args: argparse.Namespace) -> None:
+    """``--threads N``: ``$JAXSPARSE_SWEEP_THREADS`` for this process and its workers."""
+    from jaxsparse.train import ConfigError
+    from jaxsparse.train.sweep import THREADS_ENV
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        os.environ[THREADS_ENV] = str(args.threads)
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -201,6 +217,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     exp, saved = train.load_config(args.run_dir)
     config = train.override(saved, args.overrides) if args.overrides else None
+    _threads(args)
     results = train.fit(exp, config, args.run_dir, resume=True, progress=not args.no_progress, jobs=_jobs(args))
     _print_summary(args.run_dir, results)
     return 0

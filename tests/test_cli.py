@@ -25,6 +25,7 @@ DETERMINISTIC_ENV = {
     **os.environ,
     "JAX_PLATFORMS": "cpu",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "JAXSPARSE_SWEEP_THREADS": "1",  # one program per sweep, whatever cores this process may use
 }
 
 
@@ -160,6 +161,22 @@ def test_sigkill_during_the_second_method_then_resume_is_bitwise_identical(tmp_p
         a, b = _final_state(full, method), _final_state(killed, method)
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise
+
+
+def test_threads_sets_the_sweeps_threads_and_must_be_positive(tmp_path, capsys, monkeypatch):
+    from jaxsparse.train.sweep import THREADS_ENV, default_threads
+
+    monkeypatch.setenv(THREADS_ENV, "1")  # recorded, so that what `main` sets is undone after the test
+    monkeypatch.delenv(THREADS_ENV)
+    assert main(["run", "sae-synthetic", "--out", str(tmp_path / "r"), "--threads", "0", *TINY]) == 1
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert main(["run", "sae-synthetic", "--out", str(tmp_path / "r"), "--threads", "3", "--no-progress", *TINY]) == 0
+    assert os.environ[THREADS_ENV] == "3" and default_threads() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=THREADS_ENV):
+            default_threads()
 
 
 def test_jobs_must_be_positive(tmp_path, capsys):

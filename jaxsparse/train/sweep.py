@@ -10,6 +10,7 @@ the same keys, and every run of a hyperparameter grid with the same seed shares 
 from __future__ import annotations
 
 import math
+import os
 import time
 from functools import partial
 from typing import Any, Callable, NamedTuple
@@ -205,8 +206,10 @@ def seed_parts(n_seeds: int, group: int | None, cores: int) -> list[int]:
     parts first; a remainder of fewer than ``group`` seeds rides with the last part), and each part maps
     over its groups as the one program does. One group: the seeds are dealt over up to ``cores`` parts,
     each vmapped over its own seeds. The parts' programs run side by side (:mod:`jaxsparse.host`), which
-    pays most for small models, whose operations gain nothing from XLA's threads: 8 seeds of a 8->16
-    SAE step 1.9x as fast in two vmaps of 4 as in one of 8 (``python benchmarks/sweep.py``).
+    pays most for small models, whose operations gain nothing from XLA's threads: on 2 cores of the
+    Xeon VM, 8 seeds of an 8->16 SAE in two vmaps of 4 train at 2.34-2.36x eight single-seed runs,
+    against 1.42-1.46x in one vmap of 8; a 64->256 SAE, one seed a group, in two parts of 4 at
+    1.25-1.27x against 1.00x in one program (``python benchmarks/sweep.py``, three runs each).
 
     Each seed computes the same thing either way; XLA:CPU computes a seed of a vmap the same whatever
     the vmap's size in every test here (``tests/test_train_sweep.py``: bit for bit), so the split
@@ -363,7 +366,7 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
       # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
 
     On one CPU device the seeds train in up to ``threads`` parts side by side, one host thread each
-    (default: the cores this process may use): whole groups of :func:`auto_seed_batch` where it makes
+    (default :func:`default_threads`: the cores this process may use): whole groups of :func:`auto_seed_batch` where it makes
     several, else parts of the one vmap (:func:`seed_parts`). The numbers are the one program's (bit
     for bit in the tests); while they run, ``threads`` parts hold their activations at once instead
     of one group. ``threads=1``: one program.
@@ -419,12 +422,29 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
     return Sweep(mesh, init, sources, chunk, abstract_state, lambda: compile_s[0])
 
 
+THREADS_ENV = "JAXSPARSE_SWEEP_THREADS"
+"""Environment variable with the default ``threads`` of :func:`build_sweep` (``jaxsparse run --threads N``
+sets it, so that worker processes read it too)."""
+
+
+def default_threads() -> int:
+    """:func:`build_sweep`'s default ``threads``: ``$JAXSPARSE_SWEEP_THREADS`` where set, else the cores
+    this process may use (:func:`jaxsparse.host.usable_cores`)."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return usable_cores()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${THREADS_ENV} must be a positive int (host threads per CPU sweep), got {value!r}")
+    return int(value)
+
+
 MIN_PART_WORK = 1 << 20
 """Least work for a part of a CPU sweep in its own thread, as (one seed's largest layer output in bytes)
 x (seeds of the part) x (steps of the chunk): a thread costs about 0.1 ms a chunk (:func:`jaxsparse.host.side_by_side`),
-and 1 MiB of it is about 2.5 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
-each, stepped 2000 times in 1.18 s). Paper 4's single neuron (28 bytes a seed, chunks of 100 steps)
-stays in one program; without this it trained in 0.81 s instead of 0.47 s."""
+and 1 MiB of it is about 2.7 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
+each, 2000 steps in 1.36-1.40 s in one program: ``python benchmarks/sweep.py``). Paper 4's single
+neuron (28 bytes a seed, 200 chunks of 100 steps) stays in one program; split, it trained in 0.81 s
+instead of 0.47 s (``train_s`` of ``JAXSPARSE_COMPILE_CACHE=off jaxsparse run rich-lazy-neuron``)."""
 
 
 def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh, threads: int | None,
@@ -442,7 +462,7 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
     if mesh.size == 1 and mesh.devices.flat[0].platform == "cpu" and jax.process_count() == 1:
         layer = seed_layer_bytes(per_seed, *args)
         group = _cpu_group(layer, n) if seed_batch == "auto" else seed_batch
-        parts = seed_parts(n, group, usable_cores() if threads is None else threads)
+        parts = seed_parts(n, group, default_threads() if threads is None else threads)
         if layer * n_steps * n < MIN_PART_WORK * len(parts):  # too little work per thread
             parts = [n]
     if len(parts) == 1:

@@ -71,6 +71,8 @@ class Task(NamedTuple):
         groups share each operation's fixed cost; small ones keep a group's activations in cache,
         which is what counts on CPU for wide layers. ``"auto"`` vmaps all seeds on accelerators and
         on CPU takes :func:`auto_seed_batch`. Values are the same either way up to float rounding.
+        On one CPU device the groups (or the seeds of one vmap) are also dealt into parts trained side
+        by side from host threads (:func:`build_sweep`'s ``threads``, :func:`seed_parts`).
       cost: optional relative cost of training this task (e.g. its training FLOPs). Methods trained
         side by side (``fit(..., jobs=2)``) start in decreasing ``cost`` (the longest first, so the
         workers end together), then in build order; it changes nothing else.
@@ -177,7 +179,7 @@ def over_seeds(per_seed: Callable, seed_batch: int | str | None) -> Callable:
 
     def run(states, sources, batches, hp):
         n = jax.tree.leaves(states)[0].shape[0]
-        g = seed_group(per_seed, seed_batch, states, sources, batches, hp)
+        g = auto_seed_batch(per_seed, states, sources, batches, hp) if seed_batch == "auto" else seed_batch
         if g is None or g >= n:
             return vmapped(states, sources, batches, hp)
         return _in_groups(per_seed, g)(states, sources, batches, hp)
@@ -189,13 +191,6 @@ def _in_groups(per_seed: Callable, group: int) -> Callable:
     """``per_seed`` over the leading seed axis, ``lax.map``-ped over groups of ``group`` seeds."""
     return lambda states, sources, batches, hp: jax.lax.map(lambda sx: per_seed(sx[0], sx[1], batches, hp),
                                                             (states, sources), batch_size=None if group == 1 else group)
-
-
-def seed_group(per_seed: Callable, seed_batch: int | str | None, states: PyTree, sources: PyTree, batches: PyTree,
-               hp: PyTree) -> int | None:
-    """The seeds :func:`over_seeds` vmaps together for these (stacked) arguments: ``seed_batch``, or
-    :func:`auto_seed_batch`'s choice for ``"auto"``; ``None``: all of them."""
-    return auto_seed_batch(per_seed, states, sources, batches, hp) if seed_batch == "auto" else seed_batch
 
 
 def seed_parts(n_seeds: int, group: int | None, cores: int) -> list[int]:
@@ -211,9 +206,10 @@ def seed_parts(n_seeds: int, group: int | None, cores: int) -> list[int]:
     against 1.42-1.46x in one vmap of 8; a 64->256 SAE, one seed a group, in two parts of 4 at
     1.25-1.27x against 1.00x in one program (``python benchmarks/sweep.py``, three runs each).
 
-    Each seed computes the same thing either way; XLA:CPU computes a seed of a vmap the same whatever
-    the vmap's size in every test here (``tests/test_train_sweep.py``: bit for bit), so the split
-    changes the speed, not a run's numbers or a resumed run's (at most float rounding in general).
+    Parts of whole groups compute what the one program computes, bit for bit; parts of one vmap the
+    same up to float rounding, as XLA:CPU may round a seed of a vmap of 2 differently from one of 4
+    (``tests/test_train_sweep.py``). The parts depend only on the seeds, the model and ``cores``, so a
+    run resumed on the same machine runs the same programs.
     """
     if cores < 2 or n_seeds < 2:
         return [n_seeds]
@@ -367,9 +363,9 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
 
     On one CPU device the seeds train in up to ``threads`` parts side by side, one host thread each
     (default :func:`default_threads`: the cores this process may use): whole groups of :func:`auto_seed_batch` where it makes
-    several, else parts of the one vmap (:func:`seed_parts`). The numbers are the one program's (bit
-    for bit in the tests); while they run, ``threads`` parts hold their activations at once instead
-    of one group. ``threads=1``: one program.
+    several (the one program's numbers, bit for bit), else parts of the one vmap (the same up to float
+    rounding; :func:`seed_parts`), when each part has at least :data:`MIN_PART_WORK`. While they run,
+    the parts hold their activations at once instead of one group's. ``threads=1``: one program.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"`threads` must be a positive int or None (the usable cores), got {threads!r}")

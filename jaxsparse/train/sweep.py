@@ -436,8 +436,8 @@ def default_threads() -> int:
 
 MIN_PART_WORK = 1 << 20
 """Least work for a part of a CPU sweep in its own thread, as (one seed's largest layer output in bytes)
-x (seeds of the part) x (steps of the chunk): a thread costs about 0.1 ms a chunk (:func:`jaxsparse.host.side_by_side`),
-and 1 MiB of it is about 2.7 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
+x (seeds of the part) x (steps of the chunk): each part costs a thread hand-off and a join per chunk
+(:func:`jaxsparse.host.side_by_side`), and 1 MiB of it is about 2.7 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
 each, 2000 steps in 1.36-1.40 s in one program: ``python benchmarks/sweep.py``). Paper 4's single
 neuron (28 bytes a seed, 200 chunks of 100 steps) stays in one program; split, it trained in 0.81 s
 instead of 0.47 s (``train_s`` of ``JAXSPARSE_COMPILE_CACHE=off jaxsparse run rich-lazy-neuron``)."""

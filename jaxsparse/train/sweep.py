@@ -454,15 +454,15 @@ def _chunk_program(per_seed: Callable, seed_batch: int | str | None, mesh: Mesh,
     """
     shard, rep = seed_sharding(mesh), replicated(mesh)
     n = jax.tree.leaves(args[0])[0].shape[0]
-    parts, group = [n], None
+    parts, group = [n], seed_batch
     if mesh.size == 1 and mesh.devices.flat[0].platform == "cpu" and jax.process_count() == 1:
-        layer = seed_layer_bytes(per_seed, *args)
+        layer = seed_layer_bytes(per_seed, *args)  # traced once here: "auto" is resolved for both paths below
         group = _cpu_group(layer, n) if seed_batch == "auto" else seed_batch
         parts = seed_parts(n, group, default_threads() if threads is None else threads)
         if layer * n_steps * n < MIN_PART_WORK * len(parts):  # too little work per thread
             parts = [n]
     if len(parts) == 1:
-        body = over_seeds(per_seed, seed_batch)
+        body = over_seeds(per_seed, group)
         if seed_batch is not None and mesh.size > 1:  # groups of each device's own seeds
             body = jax.shard_map(body, mesh=mesh, in_specs=(PartitionSpec(SEED_AXIS), PartitionSpec(SEED_AXIS),
                                                             PartitionSpec(), PartitionSpec()),

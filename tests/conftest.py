@@ -14,11 +14,6 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettemp
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 # No size cap: JAX's eviction (JAX_COMPILATION_CACHE_MAX_SIZE) races between concurrent xdist workers
 # (one deletes an entry's access-time file while another updates it), and warnings are errors here.
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-    # `pytest -n auto` already runs a test per core: a sweep's seeds in per-core parts from host threads
-    # (jaxsparse.train.build_sweep) would only crowd the other workers' cores, and the smoke runs' uneven
-    # parts compile a second program. The tests of those parts pass `threads=` themselves.
-    os.environ.setdefault("JAXSPARSE_SWEEP_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

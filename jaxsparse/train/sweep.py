@@ -362,10 +362,11 @@ def build_sweep(task: Task, seeds: list[int], *, devices: list | None = None, th
       # host-fed data (task.feed): sw.chunk(100)(states, sources, start=step)
 
     On one CPU device the seeds train in up to ``threads`` parts side by side, one host thread each
-    (default :func:`default_threads`: the cores this process may use): whole groups of :func:`auto_seed_batch` where it makes
-    several (the one program's numbers, bit for bit), else parts of the one vmap (the same up to float
-    rounding; :func:`seed_parts`), when each part has at least :data:`MIN_PART_WORK`. While they run,
-    the parts hold their activations at once instead of one group's. ``threads=1``: one program.
+    (default :func:`default_threads`: the cores this process may use): whole groups of
+    :func:`auto_seed_batch` where it makes several (the one program's numbers, bit for bit), else parts
+    of the one vmap (the same up to float rounding; :func:`seed_parts`), when each part has at least
+    :data:`MIN_PART_WORK`. While they run, the parts hold their activations at once instead of one
+    group's. ``threads=1``: one program.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"`threads` must be a positive int or None (the usable cores), got {threads!r}")
@@ -437,8 +438,9 @@ def default_threads() -> int:
 MIN_PART_WORK = 1 << 20
 """Least work for a part of a CPU sweep in its own thread, as (one seed's largest layer output in bytes)
 x (seeds of the part) x (steps of the chunk): each part costs a thread hand-off and a join per chunk
-(:func:`jaxsparse.host.side_by_side`), and 1 MiB of it is about 2.7 ms of a small SAE's training on the Xeon (8 seeds of an 8->16 SAE, 64 KiB
-each, 2000 steps in 1.36-1.40 s in one program: ``python benchmarks/sweep.py``). Paper 4's single
+(:func:`jaxsparse.host.side_by_side`), and 1 MiB of it is about 2.7 ms of a small SAE's training on
+the Xeon (8 seeds of an 8->16 SAE, 64 KiB each, 2000 steps in 1.36-1.40 s in one program:
+``python benchmarks/sweep.py``). Paper 4's single
 neuron (28 bytes a seed, 200 chunks of 100 steps) stays in one program; split, it trained in 0.81 s
 instead of 0.47 s (``train_s`` of ``JAXSPARSE_COMPILE_CACHE=off jaxsparse run rich-lazy-neuron``)."""
 
